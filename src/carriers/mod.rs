@@ -1,0 +1,174 @@
+//! Carrier mappers: one file per carrier behind one trait, one registry line each.
+//!
+//! A mapper turns one raw record (one carrier body, as an adapter or a push delivered it)
+//! into unified [`CarrierEvent`]s. Three outcomes stay distinct: ignored on purpose
+//! (`Ok(vec![])`), mapped, or poison (`Err`, sent to the dead-letter topic with the reason).
+//! Unknown codes map to [`Status::Unknown`](crate::domain::Status::Unknown), never to a
+//! guess. Mappers are deterministic: no clock, no randomness, no logging, no I/O.
+
+mod dhl;
+mod dhl_parcel_de;
+mod dpd;
+mod fedex;
+mod gls;
+mod hermes;
+mod ups;
+
+use crate::domain::{CarrierEvent, IdentityError, ShipmentEvent, TimeError, TrackingNumber};
+
+/// Our own view of one raw record; never an rdkafka type.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawRecord<'a> {
+    /// The topic it came from (empty offline).
+    pub topic: &'a str,
+    /// The record key, if any (adapters usually key by tracking number).
+    pub key: Option<&'a [u8]>,
+    /// The record headers.
+    pub headers: &'a [(&'a str, &'a [u8])],
+    /// The carrier body, verbatim.
+    pub payload: &'a [u8],
+    /// The broker timestamp, in milliseconds since the epoch.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl RawRecord<'_> {
+    /// The record key as a tracking number, for bodies that carry none (DPD).
+    pub fn key_tracking_number(&self) -> Result<TrackingNumber, MapError> {
+        let key = self.key.ok_or(MapError::MissingKey)?;
+        let key = std::str::from_utf8(key)
+            .map_err(|_| MapError::Shape("record key is not UTF-8".to_owned()))?;
+        // Adapters may key by package key (`dpd:0123`) or by the bare number.
+        let number = key.rsplit_once(':').map_or(key, |(_, number)| number);
+        Ok(TrackingNumber::parse(number)?)
+    }
+
+    /// The payload as UTF-8 text.
+    pub fn text(&self) -> Result<&str, MapError> {
+        std::str::from_utf8(self.payload)
+            .map_err(|e| MapError::Syntax(format!("body is not UTF-8: {e}")))
+    }
+}
+
+/// Why a raw record is poison. The message is the precise reason sent to the dead-letter
+/// topic; [`MapError::class`] is the bounded label for metrics and headers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    /// The body does not parse as the carrier's format (JSON, XML).
+    #[error("not parseable: {0}")]
+    Syntax(String),
+    /// The body parses but has the wrong shape (a required field missing or mistyped).
+    #[error("wrong shape: {0}")]
+    Shape(String),
+    /// A timestamp cannot be read.
+    #[error("bad time: {0}")]
+    Time(#[from] TimeError),
+    /// A tracking number or carrier id is unusable.
+    #[error("bad identity: {0}")]
+    Identity(#[from] IdentityError),
+    /// The body has no tracking number and the record has no key.
+    #[error("the body carries no tracking number and the record has no key")]
+    MissingKey,
+}
+
+impl MapError {
+    /// A bounded label: `syntax`, `shape`, `time`, `identity`, `missing_key`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            MapError::Syntax(_) => "syntax",
+            MapError::Shape(_) => "shape",
+            MapError::Time(_) => "time",
+            MapError::Identity(_) => "identity",
+            MapError::MissingKey => "missing_key",
+        }
+    }
+
+    /// A JSON parse error, told apart from a JSON shape error as serde_json classifies it.
+    pub fn from_json(error: &serde_json::Error) -> Self {
+        match error.classify() {
+            serde_json::error::Category::Data => MapError::Shape(error.to_string()),
+            _ => MapError::Syntax(error.to_string()),
+        }
+    }
+}
+
+/// A carrier mapper. Object-safe, synchronous and pure.
+pub trait Carrier: Send + Sync {
+    /// The carrier id (`dhl`, `dpd`...), also the suffix of its raw topic.
+    fn id(&self) -> &'static str;
+
+    /// Maps one raw record into unified events, in the carrier's order.
+    fn map(&self, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError>;
+}
+
+/// Every carrier unitrack knows, one line each.
+static REGISTRY: &[&dyn Carrier] = &[
+    &dhl::Dhl,
+    &dhl_parcel_de::DhlParcelDe,
+    &dpd::Dpd,
+    &gls::Gls,
+    &hermes::Hermes,
+    &ups::Ups,
+    &fedex::Fedex,
+];
+
+/// Every registered carrier.
+pub fn registry() -> &'static [&'static dyn Carrier] {
+    REGISTRY
+}
+
+/// The carrier with this id.
+pub fn find(id: &str) -> Option<&'static dyn Carrier> {
+    REGISTRY.iter().copied().find(|carrier| carrier.id() == id)
+}
+
+/// Maps a raw record and gives each event its package key and identity.
+pub fn map_record(
+    carrier: &dyn Carrier,
+    raw: &RawRecord<'_>,
+) -> Result<Vec<ShipmentEvent>, MapError> {
+    carrier
+        .map(raw)?
+        .into_iter()
+        .map(|event| Ok(ShipmentEvent::from_carrier(carrier.id(), event)?))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carrier_ids_are_unique_snake_case() {
+        let mut ids: Vec<_> = registry().iter().map(|c| c.id()).collect();
+        for id in &ids {
+            crate::domain::check_carrier_id(id).expect("snake_case id");
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), registry().len());
+    }
+
+    #[test]
+    fn key_may_be_a_package_key_or_a_bare_number() {
+        let raw = RawRecord {
+            key: Some(b"dpd:0150 1234"),
+            ..RawRecord::default()
+        };
+        assert_eq!(
+            raw.key_tracking_number().expect("valid").as_str(),
+            "01501234"
+        );
+        let raw = RawRecord {
+            key: Some(b"09981122"),
+            ..RawRecord::default()
+        };
+        assert_eq!(
+            raw.key_tracking_number().expect("valid").as_str(),
+            "09981122"
+        );
+        assert_eq!(
+            RawRecord::default().key_tracking_number(),
+            Err(MapError::MissingKey)
+        );
+    }
+}

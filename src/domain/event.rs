@@ -1,0 +1,503 @@
+//! Unified events: what a carrier mapper produces ([`CarrierEvent`]) and what travels on
+//! `shipment.events` ([`ShipmentEvent`]): a carrier event, a manual command or a system
+//! timer event, each with an identity for de-duplication (STATUS_MODEL rule 6).
+
+use super::package::{PackageKey, TrackingNumber};
+use super::status::{Direction, ReasonOwner, Status, SubCode};
+use super::time::EventTime;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Where an event was seen: free-form parts as the carrier sent them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Location {
+    /// City or facility name.
+    pub city: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2 country code (or what the carrier sent).
+    pub country: Option<String>,
+}
+
+impl Location {
+    /// `None` when every part is empty.
+    pub fn non_empty(self) -> Option<Self> {
+        let empty = |part: &Option<String>| part.as_deref().is_none_or(|s| s.trim().is_empty());
+        if empty(&self.city) && empty(&self.postal_code) && empty(&self.country) {
+            None
+        } else {
+            Some(self)
+        }
+    }
+
+    /// The form used in event identities: each part trimmed, lower-cased, inner
+    /// whitespace collapsed, joined by `|`.
+    pub fn normalised(&self) -> String {
+        let norm = |part: &Option<String>| {
+            part.as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        };
+        format!(
+            "{}|{}|{}",
+            norm(&self.city),
+            norm(&self.postal_code),
+            norm(&self.country)
+        )
+    }
+}
+
+/// One raw carrier code, named as the carrier names it (`statusCode`, `ice`, `type`...).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RawCode {
+    /// The carrier's name of the field.
+    pub name: String,
+    /// The value as sent.
+    pub value: String,
+}
+
+/// What a correction voids (STATUS_MODEL rule 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "voids", content = "status")]
+pub enum Correction {
+    /// The latest earlier carrier event, whatever its status (Hermes 4690).
+    Latest,
+    /// The latest earlier carrier event with this status (UPS 8I voids a pickup scan).
+    LatestWith(Status),
+}
+
+/// One event as a carrier mapper reports it, before it gets its package key and identity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CarrierEvent {
+    /// The package's tracking number (from the body, or the record key).
+    pub tracking_number: TrackingNumber,
+    /// The unified status; `UNKNOWN` for unmapped codes.
+    pub status: Status,
+    /// The sub-code, if the carrier says enough.
+    pub sub_status: Option<SubCode>,
+    /// Who the reason belongs to.
+    pub reason_owner: ReasonOwner,
+    /// Whether the shipper or recipient has to act.
+    pub action_required: bool,
+    /// The delivery attempt, where the carrier counts them.
+    pub attempt_no: Option<u32>,
+    /// Set only where the carrier marks customer return labels itself.
+    pub direction: Option<Direction>,
+    /// When it happened.
+    pub time: EventTime,
+    /// The carrier's raw codes, in the carrier's order.
+    pub codes: Vec<RawCode>,
+    /// The carrier's text.
+    pub text: Option<String>,
+    /// Where it happened.
+    pub location: Option<Location>,
+    /// Set when the event voids an earlier one instead of reporting a status.
+    pub correction: Option<Correction>,
+    /// The carrier's estimated delivery, when it sends one.
+    pub estimated_delivery: Option<DateTime<Utc>>,
+}
+
+impl CarrierEvent {
+    /// An event with the given status and the defaults its sub-code implies for
+    /// `reason_owner` and `action_required`.
+    pub fn new(
+        tracking_number: TrackingNumber,
+        time: EventTime,
+        status: Status,
+        sub_status: Option<SubCode>,
+    ) -> Self {
+        let sub = sub_status.filter(|sub| status.allows(*sub));
+        Self {
+            tracking_number,
+            status,
+            sub_status: sub,
+            reason_owner: sub.map(SubCode::default_reason_owner).unwrap_or_default(),
+            action_required: sub.is_some_and(|sub| sub.default_action_required(status)),
+            attempt_no: None,
+            direction: None,
+            time,
+            codes: Vec::new(),
+            text: None,
+            location: None,
+            correction: None,
+            estimated_delivery: None,
+        }
+    }
+
+    /// A correction: it voids an earlier event and reports no status of its own.
+    pub fn correction(tracking_number: TrackingNumber, time: EventTime, voids: Correction) -> Self {
+        let mut event = Self::new(tracking_number, time, Status::Unknown, None);
+        event.correction = Some(voids);
+        event
+    }
+
+    /// Adds a raw code.
+    pub fn code(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.codes.push(RawCode {
+            name: name.to_owned(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// Sets the carrier's text (empty text is dropped).
+    pub fn text(mut self, text: Option<impl Into<String>>) -> Self {
+        self.text = text
+            .map(Into::into)
+            .filter(|t: &String| !t.trim().is_empty());
+        self
+    }
+
+    /// Sets the location (an all-empty location is dropped).
+    pub fn location(mut self, location: Location) -> Self {
+        self.location = location.non_empty();
+        self
+    }
+
+    /// Overrides who owns the reason.
+    pub fn reason_owner(mut self, owner: ReasonOwner) -> Self {
+        self.reason_owner = owner;
+        self
+    }
+
+    /// Overrides whether someone has to act.
+    pub fn action_required(mut self, required: bool) -> Self {
+        self.action_required = required;
+        self
+    }
+
+    /// Sets the delivery attempt number.
+    pub fn attempt(mut self, attempt_no: u32) -> Self {
+        self.attempt_no = Some(attempt_no);
+        self
+    }
+
+    /// Sets the estimated delivery.
+    pub fn estimated_delivery(mut self, at: Option<DateTime<Utc>>) -> Self {
+        self.estimated_delivery = at;
+        self
+    }
+}
+
+impl SubCode {
+    /// Who usually owns the reason behind this sub-code.
+    pub fn default_reason_owner(self) -> ReasonOwner {
+        use SubCode::*;
+        match self {
+            RecipientAbsent | Refused | NotCollected | PickupMissed | RecipientMoved
+            | AuthenticationFailed | IdCheckFailed | BusinessClosed | AccessRestricted => {
+                ReasonOwner::Recipient
+            }
+            ShipperDataIssue | AwaitingInformation | ByShipper | SenderRequest
+            | RejectedByCarrier => ReasonOwner::Shipper,
+            CustomsHold | CustomsDocuments | CustomsRejected | CustomsProcessing
+            | RegulatoryHold => ReasonOwner::Customs,
+            Weather | ForceMajeure => ReasonOwner::ForceMajeure,
+            CarrierIssue | Damaged | Misrouted | Lost | Destroyed | Delayed | Held
+            | PickupFailed | ByCarrier | Investigation => ReasonOwner::Carrier,
+            _ => ReasonOwner::Unknown,
+        }
+    }
+
+    /// Whether this sub-code under `status` usually needs someone to act.
+    pub fn default_action_required(self, status: Status) -> bool {
+        use SubCode::*;
+        match status {
+            Status::Exception => matches!(
+                self,
+                CustomsDocuments
+                    | PaymentRequired
+                    | AddressIssue
+                    | RecipientMoved
+                    | Damaged
+                    | PickupMissed
+                    | ContactCarrier
+                    | RejectedByCarrier
+            ),
+            Status::DeliveryFailed => matches!(
+                self,
+                AddressIssue
+                    | PaymentRequired
+                    | IdCheckFailed
+                    | AuthenticationFailed
+                    | FinalAttempt
+            ),
+            Status::InfoReceived => matches!(self, ShipperDataIssue | AwaitingInformation),
+            Status::AvailableForPickup => true,
+            _ => false,
+        }
+    }
+}
+
+/// The identity of an event: 128 bits of a SHA-256 over what makes it the same event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(pub [u8; 16]);
+
+impl EventId {
+    /// Hashes the parts, separated so that `("ab","c")` and `("a","bc")` differ.
+    pub fn of(parts: &[&str]) -> Self {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        let digest = hasher.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        Self(id)
+    }
+
+    /// The first 64 bits, the fingerprint kept in per-package state.
+    pub fn fingerprint(self) -> u64 {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        u64::from_be_bytes(head)
+    }
+
+    /// Parses the 32-digit hex form.
+    pub fn parse_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 32 {
+            return None;
+        }
+        let mut id = [0u8; 16];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Self(id))
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Links a package to PlentyONE (set by a `register` command).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Linkage {
+    /// The PlentyONE tenant (plenty id).
+    pub tenant: Option<String>,
+    /// The order id.
+    pub order_id: Option<String>,
+    /// The order's package id.
+    pub package_id: Option<String>,
+    /// Outbound parcel or customer return label.
+    pub direction: Direction,
+}
+
+/// A manual lock: carrier events do not override the manual status while it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Lock {
+    /// Until when (exclusive); `None` = until cleared by command.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Who or what produced an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "source")]
+pub enum Source {
+    /// A carrier, through an adapter or a push.
+    Carrier,
+    /// A person, through a command.
+    Manual {
+        /// The command's id.
+        command_id: String,
+        /// Who gave the command.
+        actor: String,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// unitrack's own timers.
+    System,
+}
+
+/// What an event does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum EventKind {
+    /// Reports a status.
+    Status {
+        /// The unified status (`UNKNOWN` for unmapped codes).
+        status: Status,
+        /// The sub-code.
+        sub_status: Option<SubCode>,
+        /// Who owns the reason.
+        reason_owner: ReasonOwner,
+        /// Whether someone has to act.
+        action_required: bool,
+        /// The delivery attempt.
+        attempt_no: Option<u32>,
+        /// A manual lock set with a manual status.
+        lock: Option<Lock>,
+    },
+    /// Voids an earlier carrier event.
+    Correction(Correction),
+    /// Links the package to PlentyONE.
+    Register(Linkage),
+    /// Clears a manual lock.
+    ClearLock,
+}
+
+/// One unified event, as it travels on `shipment.events`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShipmentEvent {
+    /// The identity (rule 6).
+    pub id: EventId,
+    /// The package.
+    pub package: PackageKey,
+    /// Who produced it.
+    pub source: Source,
+    /// What it does.
+    pub kind: EventKind,
+    /// When it happened.
+    pub time: EventTime,
+    /// Set where the carrier marks customer return labels itself.
+    pub direction: Option<Direction>,
+    /// The carrier's raw codes.
+    pub codes: Vec<RawCode>,
+    /// The carrier's text.
+    pub text: Option<String>,
+    /// Where.
+    pub location: Option<Location>,
+    /// The carrier's estimated delivery.
+    pub estimated_delivery: Option<DateTime<Utc>>,
+}
+
+impl ShipmentEvent {
+    /// The unified event of a carrier event, with its identity: carrier, tracking number,
+    /// raw codes, UTC time and normalised location; never the text or a delivery id.
+    pub fn from_carrier(
+        carrier: &str,
+        event: CarrierEvent,
+    ) -> Result<Self, super::package::IdentityError> {
+        let package = PackageKey::new(carrier, event.tracking_number)?;
+        let millis = event.time.millis().to_string();
+        let location = event
+            .location
+            .as_ref()
+            .map(Location::normalised)
+            .unwrap_or_default();
+        let mut parts: Vec<&str> = vec!["carrier", carrier, package.tracking_number.as_str()];
+        for code in &event.codes {
+            parts.push(&code.name);
+            parts.push(&code.value);
+        }
+        parts.push(&millis);
+        parts.push(&location);
+        let id = EventId::of(&parts);
+        let kind = match event.correction {
+            Some(correction) => EventKind::Correction(correction),
+            None => EventKind::Status {
+                status: event.status,
+                sub_status: event.sub_status,
+                reason_owner: event.reason_owner,
+                action_required: event.action_required,
+                attempt_no: event.attempt_no,
+                lock: None,
+            },
+        };
+        Ok(Self {
+            id,
+            package,
+            source: Source::Carrier,
+            kind,
+            time: event.time,
+            direction: event.direction,
+            codes: event.codes,
+            text: event.text,
+            location: event.location,
+            estimated_delivery: event.estimated_delivery,
+        })
+    }
+
+    /// The status this event reports, if it reports one.
+    pub fn status(&self) -> Option<Status> {
+        match &self.kind {
+            EventKind::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::time::EventTime;
+    use chrono::TimeZone;
+
+    fn event(code: &str, city: &str, text: &str) -> CarrierEvent {
+        let at = Utc
+            .with_ymd_and_hms(2024, 5, 1, 10, 0, 0)
+            .single()
+            .expect("valid");
+        CarrierEvent::new(
+            TrackingNumber::parse("ABC123").expect("valid"),
+            EventTime::system(at),
+            Status::InTransit,
+            Some(SubCode::Processing),
+        )
+        .code("statusCode", code)
+        .text(Some(text))
+        .location(Location {
+            city: Some(city.to_owned()),
+            ..Location::default()
+        })
+    }
+
+    #[test]
+    fn identity_ignores_text_and_location_spelling() {
+        let a = ShipmentEvent::from_carrier("dhl", event("transit", "Leipzig ", "Sorted"))
+            .expect("valid");
+        let b = ShipmentEvent::from_carrier("dhl", event("transit", " leipzig", "Sortiert"))
+            .expect("valid");
+        assert_eq!(a.id, b.id);
+    }
+
+    #[test]
+    fn identity_depends_on_codes_place_and_carrier() {
+        let a =
+            ShipmentEvent::from_carrier("dhl", event("transit", "Leipzig", "x")).expect("valid");
+        let b =
+            ShipmentEvent::from_carrier("dhl", event("delivered", "Leipzig", "x")).expect("valid");
+        let c = ShipmentEvent::from_carrier("dhl", event("transit", "Halle", "x")).expect("valid");
+        let d =
+            ShipmentEvent::from_carrier("gls", event("transit", "Leipzig", "x")).expect("valid");
+        assert_ne!(a.id, b.id);
+        assert_ne!(a.id, c.id);
+        assert_ne!(a.id, d.id);
+    }
+
+    #[test]
+    fn event_id_hex_round_trips() {
+        let id = EventId::of(&["a", "b"]);
+        assert_eq!(EventId::parse_hex(&id.to_string()), Some(id));
+        assert_eq!(EventId::parse_hex("zz"), None);
+    }
+
+    #[test]
+    fn a_sub_code_of_another_status_is_dropped() {
+        let at = Utc
+            .with_ymd_and_hms(2024, 5, 1, 10, 0, 0)
+            .single()
+            .expect("valid");
+        let event = CarrierEvent::new(
+            TrackingNumber::parse("A1").expect("valid"),
+            EventTime::system(at),
+            Status::Delivered,
+            Some(SubCode::Locker),
+        );
+        assert_eq!(event.sub_status, None);
+    }
+}

@@ -1,0 +1,454 @@
+//! The fold (STATUS_MODEL "How the status is derived"): a package's status is a fold over
+//! its history ordered by event time, so any arrival order of the same events gives the
+//! same status. [`PackageState::apply`] is the one pure function that decides whether an
+//! event changes the status; it is the only path to a status change.
+//!
+//! Events at the same instant are ordered by a deterministic tie-break (registration,
+//! lock clearing, then statuses by rank, then corrections, then identity), never by
+//! arrival, so that the result does not depend on arrival order.
+
+use super::event::{Correction, EventKind, Linkage, ShipmentEvent, Source};
+use super::status::{Status, StatusClass, SubCode};
+use serde::{Deserialize, Serialize};
+
+/// How many history entries a package keeps. Older entries are folded into a base state;
+/// events older than the base are stale. Carrier histories are typically 5–30 events.
+pub const MAX_HISTORY: usize = 64;
+
+/// Why the status changed, for Flow rules (STATUS_MODEL rule 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionKind {
+    /// Forward progress (or the first status).
+    Progress,
+    /// An attention status was entered.
+    Attention,
+    /// Progress after an attention status: the problem was resolved.
+    Resolution,
+    /// A terminal status was left through the reopen list.
+    Reopen,
+    /// Set by a person.
+    Manual,
+    /// Set by unitrack's timers.
+    System,
+}
+
+/// What [`PackageState::apply`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The event's identity was seen before: a no-op.
+    Duplicate,
+    /// The event is older than what the state still keeps, or older than the current
+    /// status and without effect on it.
+    Stale,
+    /// Recorded; the (status, sub-status) pair is unchanged.
+    Unchanged,
+    /// The (status, sub-status) pair changed.
+    Changed(Change),
+}
+
+/// A real status change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The pair before (none for a package seen for the first time).
+    pub previous: Option<(Status, Option<SubCode>)>,
+    /// The pair now.
+    pub status: Status,
+    /// The sub-status now.
+    pub sub_status: Option<SubCode>,
+    /// Why.
+    pub kind: TransitionKind,
+    /// Per-package sequence number of status changes, from 1.
+    pub seq: u64,
+    /// Event time (UTC millis) of the event that decided the new status.
+    pub decided_at_ms: i64,
+    /// Whether the applied event itself decided it (else an earlier one did, after a
+    /// correction or a late event re-ordered the history).
+    pub decided_by_this_event: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Origin {
+    Carrier,
+    Manual,
+    System,
+}
+
+/// A lock's end in UTC millis; `i64::MAX` = until cleared.
+type LockEnd = i64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Effect {
+    Status {
+        status: Status,
+        sub: Option<SubCode>,
+        origin: Origin,
+        lock: Option<LockEnd>,
+    },
+    Correction(Correction),
+    Register,
+    ClearLock,
+}
+
+/// One compact history entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    at: i64,
+    id: u64,
+    effect: Effect,
+}
+
+impl Entry {
+    fn of(event: &ShipmentEvent) -> Self {
+        let origin = match event.source {
+            Source::Carrier => Origin::Carrier,
+            Source::Manual { .. } => Origin::Manual,
+            Source::System => Origin::System,
+        };
+        let effect = match &event.kind {
+            EventKind::Status {
+                status,
+                sub_status,
+                lock,
+                ..
+            } => Effect::Status {
+                status: *status,
+                sub: *sub_status,
+                origin,
+                lock: lock.map(|lock| lock.until.map_or(i64::MAX, |at| at.timestamp_millis())),
+            },
+            EventKind::Correction(correction) => Effect::Correction(*correction),
+            EventKind::Register(_) => Effect::Register,
+            EventKind::ClearLock => Effect::ClearLock,
+        };
+        Self {
+            at: event.time.millis(),
+            id: event.id.fingerprint(),
+            effect,
+        }
+    }
+
+    /// The sort key: time, then a deterministic tie-break, then identity.
+    fn order(&self) -> (i64, u8, u64) {
+        let tie = match self.effect {
+            Effect::Register => 0,
+            Effect::ClearLock => 1,
+            Effect::Status { status, .. } => match status {
+                Status::Unknown => 2,
+                Status::Exception | Status::Stalled => 3 + 40,
+                Status::Expired => 3 + 100,
+                other => 3 + other.rank().unwrap_or(0),
+            },
+            Effect::Correction(_) => u8::MAX,
+        };
+        (self.at, tie, self.id)
+    }
+}
+
+/// A manual status in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Hold {
+    rank: u8,
+    lock: Option<LockEnd>,
+}
+
+/// The result of folding a history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Derived {
+    status: Option<Status>,
+    sub: Option<SubCode>,
+    kind: Option<TransitionKind>,
+    /// Rank of the current status, or of the last ranked one for rankless statuses.
+    rank: u8,
+    /// On the way back to the merchant (outbound progress no longer applies).
+    returning: bool,
+    hold: Option<Hold>,
+    decided_at: i64,
+    decided_by: u64,
+}
+
+impl Derived {
+    fn pair(&self) -> Option<(Status, Option<SubCode>)> {
+        self.status.map(|status| (status, self.sub))
+    }
+
+    fn set(&mut self, entry: &Entry, status: Status, sub: Option<SubCode>, kind: TransitionKind) {
+        self.returning = matches!(status, Status::ReturningToSender | Status::ReturnedToSender)
+            || (self.returning && status.class() == StatusClass::Attention);
+        self.status = Some(status);
+        self.sub = sub;
+        self.kind = Some(kind);
+        self.rank = status.rank().unwrap_or(self.rank);
+        self.decided_at = entry.at;
+        self.decided_by = entry.id;
+    }
+
+    fn step(&mut self, entry: &Entry) {
+        match entry.effect {
+            Effect::Register => {
+                if self.status.is_none() {
+                    self.set(
+                        entry,
+                        Status::Pending,
+                        Some(SubCode::Registered),
+                        TransitionKind::Progress,
+                    );
+                }
+            }
+            Effect::ClearLock => {
+                if let Some(hold) = &mut self.hold {
+                    hold.lock = None;
+                }
+            }
+            Effect::Correction(_) => {}
+            Effect::Status {
+                status: Status::Unknown,
+                ..
+            } => {}
+            Effect::Status {
+                status,
+                sub,
+                origin: Origin::Manual,
+                lock,
+            } => {
+                self.set(entry, status, sub, TransitionKind::Manual);
+                self.hold = Some(Hold {
+                    rank: self.rank,
+                    lock,
+                });
+            }
+            Effect::Status {
+                status,
+                sub,
+                origin,
+                ..
+            } => {
+                if let Some(hold) = self.hold {
+                    if hold.lock.is_some_and(|until| entry.at < until) {
+                        return;
+                    }
+                    let overrides =
+                        status.is_terminal() || status.rank().is_some_and(|rank| rank > hold.rank);
+                    if !overrides {
+                        return;
+                    }
+                    self.hold = None;
+                }
+                if let Some((status, sub, kind)) = self.transition(status, sub, origin) {
+                    self.set(entry, status, sub, kind);
+                }
+            }
+        }
+    }
+
+    /// The transition rules for a carrier or system status (rules 2–4).
+    fn transition(
+        &self,
+        status: Status,
+        sub: Option<SubCode>,
+        origin: Origin,
+    ) -> Option<(Status, Option<SubCode>, TransitionKind)> {
+        let label = |kind| {
+            if origin == Origin::System {
+                TransitionKind::System
+            } else {
+                kind
+            }
+        };
+        let Some(current) = self.status else {
+            return Some((status, sub, label(TransitionKind::Progress)));
+        };
+        if current == status && (sub.is_none() || sub == self.sub) {
+            return None;
+        }
+        if current.is_terminal() {
+            let reopens = match current {
+                Status::Delivered => {
+                    status == Status::ReturningToSender
+                        || (status == Status::Exception
+                            && matches!(sub, Some(SubCode::Investigation | SubCode::Misrouted)))
+                }
+                Status::Cancelled | Status::Expired => true,
+                Status::Failed => {
+                    self.sub == Some(SubCode::Lost)
+                        && (status.class() == StatusClass::Progress || status == Status::Delivered)
+                }
+                _ => false,
+            };
+            return reopens.then_some((status, sub, label(TransitionKind::Reopen)));
+        }
+        match status.class() {
+            StatusClass::Terminal if status == Status::Delivered && self.returning => Some((
+                Status::ReturnedToSender,
+                Some(SubCode::Received),
+                label(TransitionKind::Progress),
+            )),
+            StatusClass::Terminal => Some((status, sub, label(TransitionKind::Progress))),
+            StatusClass::Attention => Some((status, sub, label(TransitionKind::Attention))),
+            StatusClass::Progress if self.returning => None,
+            StatusClass::Progress => {
+                let recovering = matches!(
+                    current,
+                    Status::DeliveryFailed | Status::Exception | Status::Stalled
+                );
+                let forward = status.rank().unwrap_or(0) >= self.rank;
+                let allowed_back = (current == Status::AvailableForPickup
+                    && status == Status::OutForDelivery)
+                    || (current == Status::OutForDelivery
+                        && status == Status::InTransit
+                        && sub == Some(SubCode::Redirected));
+                if recovering {
+                    Some((status, sub, label(TransitionKind::Resolution)))
+                } else if forward || allowed_back {
+                    Some((status, sub, label(TransitionKind::Progress)))
+                } else {
+                    None
+                }
+            }
+            StatusClass::None => None,
+        }
+    }
+}
+
+/// Folds `entries` (sorted) on top of `base`, leaving out those voided by corrections.
+fn fold(base: Derived, entries: &[Entry]) -> Derived {
+    let mut voided = vec![false; entries.len()];
+    for (i, entry) in entries.iter().enumerate() {
+        let Effect::Correction(correction) = entry.effect else {
+            continue;
+        };
+        let target = (0..i).rev().find(|&j| {
+            !voided[j]
+                && match entries[j].effect {
+                    Effect::Status {
+                        status,
+                        origin: Origin::Carrier,
+                        ..
+                    } => match correction {
+                        Correction::Latest => status != Status::Unknown,
+                        Correction::LatestWith(wanted) => status == wanted,
+                    },
+                    _ => false,
+                }
+        });
+        if let Some(j) = target {
+            voided[j] = true;
+        }
+    }
+    entries
+        .iter()
+        .zip(voided)
+        .filter(|(_, voided)| !voided)
+        .fold(base, |mut derived, (entry, _)| {
+            derived.step(entry);
+            derived
+        })
+}
+
+/// Everything unitrack keeps about one package.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageState {
+    history: Vec<Entry>,
+    base: Derived,
+    /// Event time of the newest entry folded into `base`; older events are stale.
+    floor: Option<i64>,
+    current: Derived,
+    linkage: Option<Linkage>,
+    linkage_at: i64,
+    seq: u64,
+}
+
+impl PackageState {
+    /// Applies one event and decides: duplicate, stale, unchanged or changed.
+    pub fn apply(&mut self, event: &ShipmentEvent) -> Outcome {
+        let entry = Entry::of(event);
+        if self.history.iter().any(|seen| seen.id == entry.id) {
+            return Outcome::Duplicate;
+        }
+        if self.floor.is_some_and(|floor| entry.at < floor) {
+            return Outcome::Stale;
+        }
+        if let EventKind::Register(linkage) = &event.kind
+            && (self.linkage.is_none() || entry.at >= self.linkage_at)
+        {
+            self.linkage = Some(linkage.clone());
+            self.linkage_at = entry.at;
+        }
+        let position = self
+            .history
+            .partition_point(|seen| seen.order() <= entry.order());
+        let is_latest = position == self.history.len();
+        self.history.insert(position, entry);
+        let previous = self.current;
+        self.current = fold(self.base, &self.history);
+        self.compact();
+
+        if self.current.pair() != previous.pair()
+            && let (Some(status), Some(kind)) = (self.current.status, self.current.kind)
+        {
+            self.seq += 1;
+            return Outcome::Changed(Change {
+                previous: previous.pair(),
+                status,
+                sub_status: self.current.sub,
+                kind,
+                seq: self.seq,
+                decided_at_ms: self.current.decided_at,
+                decided_by_this_event: self.current.decided_by == entry.id,
+            });
+        }
+        if is_latest {
+            Outcome::Unchanged
+        } else {
+            Outcome::Stale
+        }
+    }
+
+    /// Folds the oldest entries into the base once the history is over its bound.
+    fn compact(&mut self) {
+        if self.history.len() <= MAX_HISTORY {
+            return;
+        }
+        let excess = self.history.len() - MAX_HISTORY;
+        let dropped: Vec<Entry> = self.history.drain(..excess).collect();
+        self.base = fold(self.base, &dropped);
+        self.floor = dropped.last().map(|entry| entry.at);
+    }
+
+    /// The current status (none before the first event with a status).
+    pub fn status(&self) -> Option<Status> {
+        self.current.status
+    }
+
+    /// The current sub-status.
+    pub fn sub_status(&self) -> Option<SubCode> {
+        self.current.sub
+    }
+
+    /// The PlentyONE link, once registered.
+    pub fn linkage(&self) -> Option<&Linkage> {
+        self.linkage.as_ref()
+    }
+
+    /// Whether a manual status is in force, and until when its lock holds (UTC millis;
+    /// `Some(None)` = until cleared; `None` = no lock).
+    pub fn manual_lock(&self) -> Option<Option<i64>> {
+        self.current
+            .hold
+            .and_then(|hold| hold.lock)
+            .map(|until| (until != i64::MAX).then_some(until))
+    }
+
+    /// The number of status changes so far.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The number of events kept in the history.
+    pub fn history_len(&self) -> usize {
+        self.history.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

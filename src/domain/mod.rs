@@ -1,0 +1,18 @@
+//! The pure core: packages, statuses, events, the fold. No Kafka, no tokio, no clock, no I/O.
+
+mod event;
+mod fold;
+mod package;
+mod status;
+mod time;
+
+pub use event::{
+    CarrierEvent, Correction, EventId, EventKind, Linkage, Location, Lock, RawCode, ShipmentEvent,
+    Source,
+};
+pub use fold::{Change, Outcome, PackageState, TransitionKind};
+pub use package::{IdentityError, PackageKey, TrackingNumber, check_carrier_id};
+pub use status::{Direction, ReasonOwner, Status, StatusClass, SubCode, UnknownStatus};
+pub use time::{
+    EventTime, TimeError, ZoneSource, parse_local_time, parse_offset_time, zone_of_country,
+};

@@ -1,0 +1,29 @@
+//! # unitrack
+//!
+//! One unified shipment status across all carriers, as a Kafka stream processor.
+//!
+//! ```text
+//!  carrier adapters ──► tracking.raw.<carrier> ──┐
+//!  carrier push (HTTP) ─► http ─► tracking.raw.dhl┤
+//!                                                 ├─► normalise ─► shipment.events ─► fold ─► shipment.status.changed ─► Flow
+//!  ops / CLI ──────────► shipment.commands ───────┘   (carriers)    (keyed by package) (state)  (Avro, real changes only)
+//!                                                          │
+//!                                                          └─► tracking.dlq (poison, with the reason)
+//! ```
+//!
+//! Modules:
+//! - [`domain`]: the pure core: packages, statuses, events, the fold. No I/O.
+//! - [`carriers`]: one mapper per carrier, raw body → unified events. No I/O.
+//! - [`config`]: typed configuration, loaded from files and `UNITRACK__` environment variables.
+//! - [`replay`]: the offline mode: raw bodies through the mappers and the fold, JSON lines out.
+//! - [`kafka`]: the edge to the brokers (clients, topics, the processor).
+//! - [`telemetry`]: logging set-up.
+//! - [`app`]: wires it all for `unitrack run`.
+
+pub mod app;
+pub mod carriers;
+pub mod config;
+pub mod domain;
+pub mod kafka;
+pub mod replay;
+pub mod telemetry;

@@ -1,0 +1,202 @@
+//! One harness for every carrier fixture: `tests/fixtures/carriers/<carrier>/<case>.<json|xml>`
+//! is one raw record body (with an optional `<case>.key` holding the record key), and
+//! `<case>.expected.json` says what must come out of it:
+//!
+//! ```json
+//! { "events": [ { "tracking_number": "…", "status": "DELIVERED", "sub_status": "neighbour",
+//!                 "time": { "utc": "…", "local": "…", "zone": "Europe/Berlin", "zone_source": "carrier_default" } } ],
+//!   "final": { "<TRACKING>": "DELIVERED.neighbour" } }
+//! ```
+//! or `{ "error": { "class": "syntax", "contains": "…" } }` for poison.
+//!
+//! Each expected event lists only the fields that matter for the case; every listed field
+//! must equal the mapper's output (objects compare field by field, recursively). `final`
+//! folds all of the record's events per package and checks the resulting status.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use unitrack::carriers::{self, RawRecord};
+use unitrack::domain::{Outcome, PackageState};
+
+const MIN_CASES_PER_CARRIER: usize = 8;
+
+fn fixtures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/carriers")
+}
+
+/// Checks that every field of `expected` is in `actual` with the same value.
+fn check_subset(expected: &Value, actual: &Value, path: &str, errors: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(want), Value::Object(have)) => {
+            for (field, value) in want {
+                let here = format!("{path}.{field}");
+                match have.get(field) {
+                    Some(actual) => check_subset(value, actual, &here, errors),
+                    None => errors.push(format!("{here}: missing (expected {value})")),
+                }
+            }
+        }
+        (Value::Array(want), Value::Array(have)) => {
+            if want.len() != have.len() {
+                errors.push(format!(
+                    "{path}: {} items, expected {}",
+                    have.len(),
+                    want.len()
+                ));
+            }
+            for (i, (want, have)) in want.iter().zip(have).enumerate() {
+                check_subset(want, have, &format!("{path}[{i}]"), errors);
+            }
+        }
+        _ if expected == actual => {}
+        _ => errors.push(format!("{path}: got {actual}, expected {expected}")),
+    }
+}
+
+fn run_case(carrier: &dyn carriers::Carrier, input: &Path) -> Vec<String> {
+    let stem = input
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let dir = input.parent().unwrap_or(Path::new("."));
+    let payload = fs::read(input).unwrap_or_default();
+    let key = fs::read(dir.join(format!("{stem}.key"))).ok();
+    let key = key.as_deref().map(|k| k.trim_ascii());
+    let expected_path = dir.join(format!("{stem}.expected.json"));
+    let expected: Value = match fs::read_to_string(&expected_path) {
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(value) => value,
+            Err(e) => return vec![format!("{}: not JSON: {e}", expected_path.display())],
+        },
+        Err(_) => return vec![format!("{}: missing", expected_path.display())],
+    };
+    let raw = RawRecord {
+        topic: "",
+        key,
+        headers: &[],
+        payload: &payload,
+        timestamp_ms: None,
+    };
+    let mut errors = Vec::new();
+    match (carrier.map(&raw), expected.get("error")) {
+        (Ok(events), None) => {
+            let actual = serde_json::to_value(&events).unwrap_or_default();
+            let want = expected
+                .get("events")
+                .cloned()
+                .unwrap_or(Value::Array(vec![]));
+            check_subset(&want, &actual, "events", &mut errors);
+            if let Some(Value::Object(finals)) = expected.get("final") {
+                let mut states: BTreeMap<String, PackageState> = BTreeMap::new();
+                for event in carriers::map_record(carrier, &raw).unwrap_or_default() {
+                    let state = states
+                        .entry(event.package.tracking_number.to_string())
+                        .or_default();
+                    if let Outcome::Duplicate = state.apply(&event) {}
+                }
+                for (tracking, want) in finals {
+                    let have = states.get(tracking).map(|state| {
+                        match (state.status(), state.sub_status()) {
+                            (Some(status), Some(sub)) => format!("{status}.{sub}"),
+                            (Some(status), None) => status.to_string(),
+                            (None, _) => "none".to_owned(),
+                        }
+                    });
+                    if have.as_deref() != want.as_str() {
+                        errors.push(format!("final[{tracking}]: got {have:?}, expected {want}"));
+                    }
+                }
+            }
+        }
+        (Err(error), Some(want)) => {
+            if let Some(class) = want.get("class").and_then(Value::as_str)
+                && class != error.class()
+            {
+                errors.push(format!(
+                    "error class {}, expected {class} ({error})",
+                    error.class()
+                ));
+            }
+            if let Some(part) = want.get("contains").and_then(Value::as_str)
+                && !error.to_string().contains(part)
+            {
+                errors.push(format!("error `{error}` does not contain `{part}`"));
+            }
+        }
+        (Ok(events), Some(_)) => {
+            errors.push(format!("expected an error, got {} events", events.len()))
+        }
+        (Err(error), None) => errors.push(format!("unexpected error: {error}")),
+    }
+    errors
+        .into_iter()
+        .map(|e| format!("{}: {e}", input.display()))
+        .collect()
+}
+
+fn cases(dir: &Path) -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    cases.retain(|path| {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        !name.ends_with(".expected.json") && (name.ends_with(".json") || name.ends_with(".xml"))
+    });
+    cases.sort();
+    cases
+}
+
+#[test]
+fn every_fixture_maps_as_expected() {
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for carrier in carriers::registry() {
+        for input in cases(&fixtures_root().join(carrier.id())) {
+            total += 1;
+            failures.extend(run_case(*carrier, &input));
+        }
+    }
+    assert!(
+        total > 0,
+        "no fixtures found under {}",
+        fixtures_root().display()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_registered_carrier_has_fixtures_and_every_folder_names_a_carrier() {
+    let mut problems = Vec::new();
+    for carrier in carriers::registry() {
+        let count = cases(&fixtures_root().join(carrier.id())).len();
+        if count < MIN_CASES_PER_CARRIER {
+            problems.push(format!(
+                "{}: {count} fixture cases, want at least {MIN_CASES_PER_CARRIER}",
+                carrier.id()
+            ));
+        }
+    }
+    for entry in fs::read_dir(fixtures_root())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_dir() && carriers::find(&name).is_none() {
+            problems.push(format!(
+                "fixture folder `{name}` names no registered carrier"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
