@@ -1,1 +1,454 @@
-//! config (being written).
+//! Typed configuration. `config/default.toml` (compiled in) documents every option with
+//! its default; `--config FILE` layers a file on top; environment variables with the
+//! prefix `UNITRACK__` and `__` between levels override any key
+//! (`UNITRACK__KAFKA__BOOTSTRAP_SERVERS`). Secrets come only from the environment.
+
+use serde::Deserialize;
+use std::path::Path;
+
+/// The defaults, exactly the file shipped in `config/default.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Environment variable holding the SASL password (never read from files).
+pub const SASL_PASSWORD_ENV: &str = "UNITRACK_KAFKA_SASL_PASSWORD";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Broker connection.
+    pub kafka: KafkaConfig,
+    /// Schema registry.
+    pub schema_registry: SchemaRegistryConfig,
+    /// Topic names and creation settings.
+    pub topics: TopicsConfig,
+    /// Which carriers to read.
+    pub carriers: CarriersConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Broker connection settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list.
+    pub bootstrap_servers: String,
+    /// Client id sent to the brokers.
+    pub client_id: String,
+    /// Consumer group of all instances of one deployment.
+    pub group_id: String,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: String,
+    /// SASL mechanism for `sasl_*` protocols.
+    pub sasl_mechanism: String,
+    /// SASL user name.
+    pub sasl_username: String,
+    /// Timeout of metadata and admin requests, in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+/// Schema registry settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaRegistryConfig {
+    /// Base URL of the Confluent-compatible API; empty = no registry.
+    pub url: String,
+}
+
+/// Topic names and creation settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicsConfig {
+    /// Raw topics are `<raw_prefix><carrier>`.
+    pub raw_prefix: String,
+    /// Manual commands.
+    pub commands: String,
+    /// Command outcomes.
+    pub command_outcomes: String,
+    /// Unified events, keyed by package.
+    pub events: String,
+    /// Real status changes.
+    pub status_changed: String,
+    /// Dead-letter topic.
+    pub dlq: String,
+    /// Compacted per-package state changelog.
+    pub state_changelog: String,
+    /// Partitions of topics created by unitrack or `dev/stack`.
+    pub partitions: i32,
+    /// Replication factor of created topics.
+    pub replication_factor: i32,
+    /// Create missing topics at start.
+    pub create_topics: bool,
+}
+
+/// Carrier selection.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarriersConfig {
+    /// Carrier ids whose raw topics are read.
+    pub enabled: Vec<String>,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// tracing `EnvFilter` directives.
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Configuration that cannot be used; lists every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+const SECTIONS: [&str; 5] = ["kafka", "schema_registry", "topics", "carriers", "log"];
+
+impl Config {
+    /// Loads defaults, then `file` if given, then `UNITRACK__` environment variables, and
+    /// validates the result, reporting every problem at once.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment given explicitly (for tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+        }
+        let overrides: config::Map<String, String> = env
+            .iter()
+            .filter(|(name, _)| name.starts_with("UNITRACK__"))
+            .cloned()
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("UNITRACK")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("carriers.enabled")
+                .source(Some(overrides)),
+        );
+        let merged = builder.build().map_err(|e| ConfigError {
+            problems: vec![e.to_string()],
+        })?;
+        let config = Self::from_merged(&merged)?;
+        let sasl_password = env
+            .iter()
+            .find(|(name, _)| name == SASL_PASSWORD_ENV)
+            .map(|(_, value)| value.as_str());
+        let problems = config.validate(sasl_password);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// Deserialises section by section, so that a problem in one section does not hide
+    /// the problems of the others.
+    fn from_merged(merged: &config::Config) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        if let Ok(table) = merged
+            .clone()
+            .try_deserialize::<config::Map<String, config::Value>>()
+        {
+            for key in table.keys().filter(|key| !SECTIONS.contains(&key.as_str())) {
+                problems.push(format!("unknown section or key `{key}`"));
+            }
+        }
+        fn section<T: serde::de::DeserializeOwned>(
+            merged: &config::Config,
+            name: &str,
+            problems: &mut Vec<String>,
+        ) -> Option<T> {
+            merged
+                .get::<T>(name)
+                .map_err(|e| problems.push(format!("[{name}] {e}")))
+                .ok()
+        }
+        let kafka = section(merged, "kafka", &mut problems);
+        let schema_registry = section(merged, "schema_registry", &mut problems);
+        let topics = section(merged, "topics", &mut problems);
+        let carriers = section(merged, "carriers", &mut problems);
+        let log = section(merged, "log", &mut problems);
+        match (kafka, schema_registry, topics, carriers, log) {
+            (Some(kafka), Some(schema_registry), Some(topics), Some(carriers), Some(log))
+                if problems.is_empty() =>
+            {
+                Ok(Self {
+                    kafka,
+                    schema_registry,
+                    topics,
+                    carriers,
+                    log,
+                })
+            }
+            _ => Err(ConfigError { problems }),
+        }
+    }
+
+    /// Every problem with the values, as one line each.
+    pub fn validate(&self, sasl_password: Option<&str>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let kafka = &self.kafka;
+        if kafka
+            .bootstrap_servers
+            .split(',')
+            .any(|s| !s.trim().contains(':'))
+        {
+            problems.push(format!(
+                "kafka.bootstrap_servers `{}` must be a comma-separated host:port list",
+                kafka.bootstrap_servers
+            ));
+        }
+        for (name, value) in [
+            ("kafka.client_id", &kafka.client_id),
+            ("kafka.group_id", &kafka.group_id),
+        ] {
+            if value.trim().is_empty() {
+                problems.push(format!("{name} must not be empty"));
+            }
+        }
+        match kafka.security_protocol.as_str() {
+            "plaintext" | "ssl" => {}
+            "sasl_plaintext" | "sasl_ssl" => {
+                if !matches!(
+                    kafka.sasl_mechanism.as_str(),
+                    "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
+                ) {
+                    problems.push(format!(
+                        "kafka.sasl_mechanism `{}` must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with {}",
+                        kafka.sasl_mechanism, kafka.security_protocol
+                    ));
+                }
+                if kafka.sasl_username.is_empty() {
+                    problems.push("kafka.sasl_username must be set for SASL".to_owned());
+                }
+                if sasl_password.is_none_or(str::is_empty) {
+                    problems.push(format!("environment variable {SASL_PASSWORD_ENV} must be set for SASL"));
+                }
+            }
+            other => problems.push(format!(
+                "kafka.security_protocol `{other}` must be plaintext, ssl, sasl_plaintext or sasl_ssl"
+            )),
+        }
+        if kafka.request_timeout_ms == 0 {
+            problems.push("kafka.request_timeout_ms must be positive".to_owned());
+        }
+        let url = &self.schema_registry.url;
+        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            problems.push(format!(
+                "schema_registry.url `{url}` must start with http:// or https:// (or be empty)"
+            ));
+        }
+        let topics = &self.topics;
+        let names = self.topic_names();
+        for (key, name) in &names {
+            if name.is_empty() {
+                problems.push(format!("topics.{key} must not be empty"));
+            } else if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            {
+                problems.push(format!(
+                    "topics.{key} `{name}` holds characters Kafka does not allow"
+                ));
+            }
+        }
+        for (i, (key, name)) in names.iter().enumerate() {
+            if let Some((other, _)) = names[..i].iter().find(|(_, n)| n == name) {
+                problems.push(format!(
+                    "topics.{key} and topics.{other} are the same topic `{name}`"
+                ));
+            }
+        }
+        if topics.partitions < 1 {
+            problems.push("topics.partitions must be at least 1".to_owned());
+        }
+        if topics.replication_factor < 1 {
+            problems.push("topics.replication_factor must be at least 1".to_owned());
+        }
+        if self.carriers.enabled.is_empty() {
+            problems.push("carriers.enabled must name at least one carrier".to_owned());
+        }
+        for carrier in &self.carriers.enabled {
+            if crate::carriers::find(carrier).is_none() {
+                let known: Vec<_> = crate::carriers::registry().iter().map(|c| c.id()).collect();
+                problems.push(format!(
+                    "carriers.enabled: unknown carrier `{carrier}` (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
+            problems.push(format!("log.filter `{}`: {e}", self.log.filter));
+        }
+        problems
+    }
+
+    /// The topics unitrack uses, by configuration key (raw topics as `raw.<carrier>`).
+    pub fn topic_names(&self) -> Vec<(String, String)> {
+        let t = &self.topics;
+        let mut names: Vec<(String, String)> = self
+            .carriers
+            .enabled
+            .iter()
+            .map(|carrier| (format!("raw.{carrier}"), self.raw_topic(carrier)))
+            .collect();
+        for (key, name) in [
+            ("commands", &t.commands),
+            ("command_outcomes", &t.command_outcomes),
+            ("events", &t.events),
+            ("status_changed", &t.status_changed),
+            ("dlq", &t.dlq),
+            ("state_changelog", &t.state_changelog),
+        ] {
+            names.push((key.to_owned(), name.clone()));
+        }
+        names
+    }
+
+    /// The raw topic of a carrier.
+    pub fn raw_topic(&self, carrier: &str) -> String {
+        format!("{}{carrier}", self.topics.raw_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_point_at_the_local_stack() {
+        let config = Config::load_with_env(None, env(&[])).expect("defaults are valid");
+        assert_eq!(config.kafka.bootstrap_servers, "127.0.0.1:9092");
+        assert_eq!(
+            config.schema_registry.url,
+            "http://127.0.0.1:8081/apis/ccompat/v7"
+        );
+        assert_eq!(config.raw_topic("dhl"), "tracking.raw.dhl");
+        assert_eq!(config.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn environment_overrides_any_key() {
+        let config = Config::load_with_env(
+            None,
+            env(&[
+                ("UNITRACK__KAFKA__BOOTSTRAP_SERVERS", "broker:29092"),
+                ("UNITRACK__TOPICS__PARTITIONS", "12"),
+                ("UNITRACK__CARRIERS__ENABLED", "dhl,gls"),
+                ("UNITRACK__LOG__FORMAT", "json"),
+                (
+                    "UNITRACK_KAFKA__GROUP_ID",
+                    "ignored: wrong prefix separator",
+                ),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.kafka.bootstrap_servers, "broker:29092");
+        assert_eq!(config.topics.partitions, 12);
+        assert_eq!(config.carriers.enabled, vec!["dhl", "gls"]);
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.kafka.group_id, "unitrack");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let error = Config::load_with_env(
+            None,
+            env(&[
+                ("UNITRACK__KAFKA__BOOTSTRAP_SERVERS", "nohostport"),
+                ("UNITRACK__KAFKA__SECURITY_PROTOCOL", "sasl_ssl"),
+                ("UNITRACK__TOPICS__PARTITIONS", "0"),
+                ("UNITRACK__TOPICS__DLQ", "shipment.events"),
+                ("UNITRACK__CARRIERS__ENABLED", "dhl,pigeon"),
+            ]),
+        )
+        .expect_err("invalid");
+        let all = error.problems.join("\n");
+        for needle in [
+            "bootstrap_servers",
+            "sasl_mechanism",
+            SASL_PASSWORD_ENV,
+            "partitions",
+            "same topic",
+            "pigeon",
+        ] {
+            assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_are_problems_in_every_section() {
+        let error = Config::load_with_env(
+            None,
+            env(&[
+                (
+                    "UNITRACK__KAFKA__SASL_PASSWORD",
+                    "secret-in-the-wrong-place",
+                ),
+                ("UNITRACK__TOPICS__PARTITIONS", "many"),
+                ("UNITRACK__LOG__FORMAT", "xml"),
+            ]),
+        )
+        .expect_err("invalid");
+        let all = error.problems.join("\n");
+        assert!(
+            all.contains("[kafka]") && all.contains("sasl_password"),
+            "{all}"
+        );
+        assert!(all.contains("[topics]"), "{all}");
+        assert!(all.contains("[log]"), "{all}");
+        assert!(
+            !all.contains("secret-in-the-wrong-place"),
+            "secrets must not be echoed: {all}"
+        );
+    }
+
+    #[test]
+    fn sasl_password_comes_from_the_environment() {
+        let config = Config::load_with_env(
+            None,
+            env(&[
+                ("UNITRACK__KAFKA__SECURITY_PROTOCOL", "sasl_ssl"),
+                ("UNITRACK__KAFKA__SASL_MECHANISM", "SCRAM-SHA-512"),
+                ("UNITRACK__KAFKA__SASL_USERNAME", "unitrack"),
+                (SASL_PASSWORD_ENV, "s3cret"),
+            ]),
+        );
+        assert!(config.is_ok(), "{config:?}");
+    }
+}

@@ -1,1 +1,162 @@
-fn main() {}
+//! The `unitrack` command line: parse, load configuration, start logging, dispatch.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use unitrack::config::Config;
+use unitrack::replay::{self, Input};
+
+/// One unified shipment status across all carriers.
+#[derive(Debug, Parser)]
+#[command(name = "unitrack", version, about)]
+struct Cli {
+    /// A TOML file layered over config/default.toml (environment variables win over both).
+    #[arg(long, global = true, value_name = "FILE", env = "UNITRACK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the stream processor until SIGTERM or SIGINT.
+    Run,
+    /// Load and validate the configuration; report every problem.
+    CheckConfig,
+    /// Map raw carrier bodies and fold them offline, without Kafka (JSON lines out).
+    Replay {
+        /// The carrier id whose mapper reads the bodies.
+        #[arg(long)]
+        carrier: String,
+        /// The record key, for bodies without a tracking number (DPD).
+        #[arg(long)]
+        key: Option<String>,
+        /// A record header, `name=value` (repeatable).
+        #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
+        headers: Vec<(String, String)>,
+        /// Raw bodies, one record each, processed in order (stdin when none).
+        files: Vec<PathBuf>,
+    },
+}
+
+fn parse_header(value: &str) -> Result<(String, String), String> {
+    value
+        .split_once('=')
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("header `{value}` is not NAME=VALUE"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("unitrack: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::CheckConfig => match Config::load(cli.config.as_deref()) {
+            Ok(config) => {
+                println!(
+                    "configuration is valid: {} topics, {} carriers, brokers {}",
+                    config.topic_names().len(),
+                    config.carriers.enabled.len(),
+                    config.kafka.bootstrap_servers
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                Ok(ExitCode::from(2))
+            }
+        },
+        Command::Run => {
+            let config = Config::load(cli.config.as_deref())?;
+            unitrack::telemetry::init(&config.log);
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            runtime.block_on(unitrack::app::run(config, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            carrier,
+            key,
+            headers,
+            files,
+        } => {
+            let Some(mapper) = unitrack::carriers::find(&carrier) else {
+                let known: Vec<_> = unitrack::carriers::registry()
+                    .iter()
+                    .map(|c| c.id())
+                    .collect();
+                eprintln!(
+                    "unitrack: unknown carrier `{carrier}` (known: {})",
+                    known.join(", ")
+                );
+                return Ok(ExitCode::from(2));
+            };
+            let inputs = read_inputs(&files)?;
+            let headers: Vec<(&str, &[u8])> = headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes()))
+                .collect();
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            replay::replay(mapper, key.as_deref(), &headers, inputs, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn read_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
+    if files.is_empty() {
+        let mut payload = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut payload)
+            .context("cannot read stdin")?;
+        return Ok(vec![Input {
+            name: "-".to_owned(),
+            payload,
+        }]);
+    }
+    files
+        .iter()
+        .map(|path| {
+            let payload =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(Input {
+                name: path.display().to_string(),
+                payload,
+            })
+        })
+        .collect()
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

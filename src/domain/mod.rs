@@ -1,11 +1,13 @@
 //! The pure core: packages, statuses, events, the fold. No Kafka, no tokio, no clock, no I/O.
 
+mod changed;
 mod event;
 mod fold;
 mod package;
 mod status;
 mod time;
 
+pub use changed::{ChangeSource, StatusChanged};
 pub use event::{
     CarrierEvent, Correction, EventId, EventKind, Linkage, Location, Lock, RawCode, ShipmentEvent,
     Source,

@@ -1,0 +1,140 @@
+//! The status-changed record: what Flow receives for every real change (STATUS_MODEL
+//! rule 7), built from the event that was applied and the change the fold decided.
+
+use super::event::{EventId, EventKind, Linkage, Location, RawCode, ShipmentEvent, Source};
+use super::fold::{Change, TransitionKind};
+use super::package::PackageKey;
+use super::status::{Direction, ReasonOwner, Status, StatusClass, SubCode};
+use super::time::ZoneSource;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+
+/// Who made the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeSource {
+    /// A carrier event.
+    Carrier,
+    /// A person, by command.
+    Manual,
+    /// unitrack's timers.
+    System,
+}
+
+/// One real status change of one package.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusChanged {
+    /// Deterministic id: the same change always gets the same id, so a consumer can
+    /// de-duplicate even across re-processing.
+    pub event_id: EventId,
+    /// The package.
+    pub package: PackageKey,
+    /// The PlentyONE link, if registered.
+    pub linkage: Option<Linkage>,
+    /// The new status.
+    pub status: Status,
+    /// The new sub-status.
+    pub sub_status: Option<SubCode>,
+    /// The status before (none for a new package).
+    pub previous_status: Option<Status>,
+    /// The sub-status before.
+    pub previous_sub_status: Option<SubCode>,
+    /// Why it changed.
+    pub transition_kind: TransitionKind,
+    /// The class of the new status.
+    pub status_class: StatusClass,
+    /// Who owns the reason.
+    pub reason_owner: ReasonOwner,
+    /// Whether someone has to act.
+    pub action_required: bool,
+    /// Outbound or customer return.
+    pub direction: Direction,
+    /// Delivery attempt, where known.
+    pub attempt_no: Option<u32>,
+    /// When the deciding event happened (UTC).
+    pub occurred_at: DateTime<Utc>,
+    /// The carrier's local time of it, where the applied event decided it.
+    pub occurred_at_local: Option<NaiveDateTime>,
+    /// The zone of the local time.
+    pub zone: Option<String>,
+    /// Where the zone came from.
+    pub zone_source: Option<ZoneSource>,
+    /// Carrier, manual or system.
+    pub source: ChangeSource,
+    /// Who, for manual changes.
+    pub actor: Option<String>,
+    /// Why, for manual changes.
+    pub reason: Option<String>,
+    /// The carrier's raw codes of the applied event.
+    pub codes: Vec<RawCode>,
+    /// The carrier's text of the applied event.
+    pub text: Option<String>,
+    /// Where.
+    pub location: Option<Location>,
+    /// The carrier's estimated delivery.
+    pub estimated_delivery: Option<DateTime<Utc>>,
+    /// Per-package sequence number of changes, from 1.
+    pub seq: u64,
+}
+
+impl StatusChanged {
+    /// Builds the record for `change`, caused by applying `event` to a package linked as
+    /// `linkage`. Details of the event (codes, text, reason owner...) are carried when the
+    /// event itself decided the new status.
+    pub fn new(event: &ShipmentEvent, change: &Change, linkage: Option<&Linkage>) -> Self {
+        let seq = change.seq.to_string();
+        let trigger = event.id.to_string();
+        let package = event.package.to_string();
+        let event_id = EventId::of(&["status_changed", &package, &seq, &trigger]);
+        let own = change.decided_by_this_event;
+        let (reason_owner, action_required, attempt_no) = match &event.kind {
+            EventKind::Status {
+                reason_owner,
+                action_required,
+                attempt_no,
+                ..
+            } if own => (*reason_owner, *action_required, *attempt_no),
+            _ => (ReasonOwner::Unknown, false, None),
+        };
+        let (source, actor, reason) = match &event.source {
+            Source::Carrier => (ChangeSource::Carrier, None, None),
+            Source::Manual { actor, reason, .. } => {
+                (ChangeSource::Manual, Some(actor.clone()), reason.clone())
+            }
+            Source::System => (ChangeSource::System, None, None),
+        };
+        let occurred_at =
+            DateTime::from_timestamp_millis(change.decided_at_ms).unwrap_or(event.time.utc);
+        let direction = linkage
+            .map(|link| link.direction)
+            .or(event.direction)
+            .unwrap_or_default();
+        Self {
+            event_id,
+            package: event.package.clone(),
+            linkage: linkage.cloned(),
+            status: change.status,
+            sub_status: change.sub_status,
+            previous_status: change.previous.map(|(status, _)| status),
+            previous_sub_status: change.previous.and_then(|(_, sub)| sub),
+            transition_kind: change.kind,
+            status_class: change.status.class(),
+            reason_owner,
+            action_required,
+            direction,
+            attempt_no,
+            occurred_at,
+            occurred_at_local: own.then_some(event.time.local).flatten(),
+            zone: own.then(|| event.time.zone.clone()).flatten(),
+            zone_source: own.then_some(event.time.zone_source),
+            source,
+            actor,
+            reason,
+            codes: event.codes.clone(),
+            text: event.text.clone(),
+            location: event.location.clone(),
+            estimated_delivery: event.estimated_delivery,
+            seq: change.seq,
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The edge to the brokers: client settings, topic checks and creation.
+//! Nothing outside this module imports rdkafka.
+
+pub mod client;
+pub mod topics;
+
+pub use client::client_config;
+pub use topics::{TopicError, ensure_topics};
