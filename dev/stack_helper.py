@@ -7,15 +7,20 @@
     stack_helper.py http-ok URL             exit 0 if GET URL answers 2xx (fallback for curl)
     stack_helper.py port-open HOST PORT     exit 0 if something accepts TCP connections there
     stack_helper.py cluster-id              a random Kafka cluster id (base64url of 16 bytes)
+    stack_helper.py apicurio-info HOME      facts about an unpacked Apicurio Registry app:
+                                            jar=<jar to run> java=<minimum Java release>
+                                            management=<1 if health is on a separate port>
 """
 
 import base64
+import glob
 import os
 import socket
 import struct
 import sys
 import tomllib
 import urllib.request
+import zipfile
 
 
 def topics(config_path: str) -> int:
@@ -90,6 +95,38 @@ def cluster_id() -> int:
             return 0
 
 
+def apicurio_info(home: str) -> int:
+    """Finds the jar to run and the Java release its own classes need (they may need a newer
+    Java than their libraries: Apicurio Registry 3.1+ is compiled for Java 21)."""
+    run_jar = os.path.join(home, "quarkus-run.jar")  # fast-jar layout (3.1+)
+    if os.path.isfile(run_jar):
+        app_jars = glob.glob(os.path.join(home, "app", "*.jar"))
+    else:  # legacy layout (3.0.x): one *-runner.jar plus lib/
+        runners = glob.glob(os.path.join(home, "*-runner.jar"))
+        if len(runners) != 1:
+            print(f"no quarkus-run.jar nor a single *-runner.jar in {home}", file=sys.stderr)
+            return 1
+        run_jar = runners[0]
+        app_jars = runners
+    major = 0
+    management = False
+    for jar in app_jars:
+        with zipfile.ZipFile(jar) as z:
+            for name in z.namelist():
+                if name.startswith("io/apicurio/") and name.endswith(".class"):
+                    with z.open(name) as f:
+                        head = f.read(8)
+                    if head[:4] == b"\xca\xfe\xba\xbe":
+                        major = max(major, struct.unpack(">H", head[6:8])[0])
+                elif name == "application.properties":
+                    props = z.read(name).decode("utf-8", "replace").splitlines()
+                    management = "quarkus.management.enabled=true" in (p.strip() for p in props)
+    print(f"jar={run_jar}")
+    print(f"java={max(major - 44, 8)}")
+    print(f"management={int(management)}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     commands = {
         "topics": (topics, 1),
@@ -97,6 +134,7 @@ def main(argv: list[str]) -> int:
         "http-ok": (http_ok, 1),
         "port-open": (port_open, 2),
         "cluster-id": (cluster_id, 0),
+        "apicurio-info": (apicurio_info, 1),
     }
     if len(argv) < 1 or argv[0] not in commands or len(argv) - 1 != commands[argv[0]][1]:
         print(__doc__, file=sys.stderr)

@@ -26,6 +26,16 @@ pub struct Config {
     pub carriers: CarriersConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The HTTP server.
+    pub http: HttpConfig,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `host:port` to listen on.
+    pub listen: String,
 }
 
 /// Broker connection settings.
@@ -118,7 +128,7 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
-const SECTIONS: [&str; 5] = ["kafka", "schema_registry", "topics", "carriers", "log"];
+const SECTIONS: [&str; 6] = ["kafka", "schema_registry", "topics", "carriers", "log", "http"];
 
 impl Config {
     /// Loads defaults, then `file` if given, then `UNITRACK__` environment variables, and
@@ -196,18 +206,23 @@ impl Config {
         let topics = section(merged, "topics", &mut problems);
         let carriers = section(merged, "carriers", &mut problems);
         let log = section(merged, "log", &mut problems);
-        match (kafka, schema_registry, topics, carriers, log) {
-            (Some(kafka), Some(schema_registry), Some(topics), Some(carriers), Some(log))
-                if problems.is_empty() =>
-            {
-                Ok(Self {
-                    kafka,
-                    schema_registry,
-                    topics,
-                    carriers,
-                    log,
-                })
-            }
+        let http = section(merged, "http", &mut problems);
+        match (kafka, schema_registry, topics, carriers, log, http) {
+            (
+                Some(kafka),
+                Some(schema_registry),
+                Some(topics),
+                Some(carriers),
+                Some(log),
+                Some(http),
+            ) if problems.is_empty() => Ok(Self {
+                kafka,
+                schema_registry,
+                topics,
+                carriers,
+                log,
+                http,
+            }),
             _ => Err(ConfigError { problems }),
         }
     }
@@ -304,6 +319,9 @@ impl Config {
                     known.join(", ")
                 ));
             }
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!("http.listen `{}` must be an ip:port address", self.http.listen));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             problems.push(format!("log.filter `{}`: {e}", self.log.filter));

@@ -16,11 +16,13 @@
 //! - [`carriers`]: one mapper per carrier, raw body → unified events. No I/O.
 //! - [`config`]: typed configuration, loaded from files and `UNITRACK__` environment variables.
 //! - [`replay`]: the offline mode: raw bodies through the mappers and the fold, JSON lines out.
+//! - [`avro`]: the Avro contract of `schemas/` and its wire formats.
 //! - [`kafka`]: the edge to the brokers (clients, topics, the processor).
 //! - [`telemetry`]: logging set-up.
 //! - [`app`]: wires it all for `unitrack run`.
 
 pub mod app;
+pub mod avro;
 pub mod carriers;
 pub mod config;
 pub mod domain;

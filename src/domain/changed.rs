@@ -7,10 +7,10 @@ use super::package::PackageKey;
 use super::status::{Direction, ReasonOwner, Status, StatusClass, SubCode};
 use super::time::ZoneSource;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Who made the change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeSource {
     /// A carrier event.

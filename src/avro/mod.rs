@@ -1,0 +1,139 @@
+//! The Avro contract of `schemas/`: the schemas (parsed once), the flat records, and the
+//! two wire formats: Confluent framing (magic byte 0, 4-byte big-endian schema id, datum)
+//! when a schema registry is configured, Avro single-object encoding (`C3 01`, 8-byte
+//! little-endian CRC-64-AVRO fingerprint, datum) when not.
+
+mod records;
+
+pub use records::{RecordError, ShipmentEventRecord, StatusChangedRecord};
+
+use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::OnceLock;
+
+/// The text of `schemas/ShipmentEvent.avsc`.
+pub const SHIPMENT_EVENT_AVSC: &str = include_str!("../../schemas/ShipmentEvent.avsc");
+/// The text of `schemas/ShipmentStatusChanged.avsc`.
+pub const STATUS_CHANGED_AVSC: &str = include_str!("../../schemas/ShipmentStatusChanged.avsc");
+
+/// Why an Avro record could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum AvroError {
+    /// apache-avro refused the value or the bytes.
+    #[error("avro: {0}")]
+    Avro(#[from] apache_avro::Error),
+    /// The bytes do not start with the expected header.
+    #[error("not {expected}: {reason}")]
+    Framing {
+        /// The expected wire format.
+        expected: &'static str,
+        /// What was found.
+        reason: String,
+    },
+    /// The record decodes but is not a valid domain value.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+fn parse(text: &'static str, cell: &'static OnceLock<Schema>) -> &'static Schema {
+    cell.get_or_init(|| {
+        // Start-up invariant: the schemas are compiled in and parsed by the unit tests.
+        #[allow(clippy::expect_used)]
+        Schema::parse_str(text).expect("compiled-in schema parses")
+    })
+}
+
+/// The parsed `ShipmentEvent` schema.
+pub fn shipment_event_schema() -> &'static Schema {
+    static CELL: OnceLock<Schema> = OnceLock::new();
+    parse(SHIPMENT_EVENT_AVSC, &CELL)
+}
+
+/// The parsed `ShipmentStatusChanged` schema.
+pub fn status_changed_schema() -> &'static Schema {
+    static CELL: OnceLock<Schema> = OnceLock::new();
+    parse(STATUS_CHANGED_AVSC, &CELL)
+}
+
+/// Writes `value` as a bare Avro datum of `schema`, appending to `out`.
+pub fn write_datum<T: Serialize>(schema: &Schema, value: &T, out: &mut Vec<u8>) -> Result<(), AvroError> {
+    let writer = GenericDatumWriter::builder(schema).validate(false).build()?;
+    writer.write_ser(out, value)?;
+    Ok(())
+}
+
+/// Reads a bare Avro datum written with `writer_schema` into `T`, resolving it to
+/// `reader_schema` when they differ (schema evolution).
+pub fn read_datum<T: DeserializeOwned>(
+    writer_schema: &Schema,
+    reader_schema: &Schema,
+    mut bytes: &[u8],
+) -> Result<T, AvroError> {
+    if std::ptr::eq(writer_schema, reader_schema) || writer_schema == reader_schema {
+        let reader = GenericDatumReader::builder(writer_schema).build()?;
+        return Ok(reader.read_deser(&mut bytes)?);
+    }
+    let reader = GenericDatumReader::builder(writer_schema)
+        .reader_schema(reader_schema)
+        .build()?;
+    let value = reader.read_value(&mut bytes)?;
+    Ok(apache_avro::from_value(&value)?)
+}
+
+/// Confluent framing: magic byte 0 and the 4-byte big-endian schema id, then the datum.
+pub fn confluent_frame<T: Serialize>(schema_id: u32, schema: &Schema, value: &T) -> Result<Vec<u8>, AvroError> {
+    let mut out = Vec::with_capacity(256);
+    out.push(0);
+    out.extend_from_slice(&schema_id.to_be_bytes());
+    write_datum(schema, value, &mut out)?;
+    Ok(out)
+}
+
+/// Splits Confluent framing into the schema id and the datum.
+pub fn confluent_unframe(bytes: &[u8]) -> Result<(u32, &[u8]), AvroError> {
+    match bytes {
+        [0, a, b, c, d, datum @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), datum)),
+        _ => Err(AvroError::Framing {
+            expected: "Confluent framing",
+            reason: format!("{} bytes, first {:?}", bytes.len(), bytes.first()),
+        }),
+    }
+}
+
+/// The CRC-64-AVRO (Rabin) fingerprint of a schema, as single-object encoding uses it.
+pub fn fingerprint(schema: &Schema) -> [u8; 8] {
+    let bytes = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
+    let mut fingerprint = [0u8; 8];
+    for (slot, byte) in fingerprint.iter_mut().zip(bytes) {
+        *slot = byte;
+    }
+    fingerprint
+}
+
+/// Avro single-object encoding: `C3 01`, the schema's fingerprint, then the datum.
+pub fn single_object<T: Serialize>(schema: &Schema, value: &T) -> Result<Vec<u8>, AvroError> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(&[0xC3, 0x01]);
+    out.extend_from_slice(&fingerprint(schema));
+    write_datum(schema, value, &mut out)?;
+    Ok(out)
+}
+
+/// Splits single-object encoding into the fingerprint and the datum.
+pub fn single_object_unframe(bytes: &[u8]) -> Result<([u8; 8], &[u8]), AvroError> {
+    match bytes {
+        [0xC3, 0x01, f0, f1, f2, f3, f4, f5, f6, f7, datum @ ..] => {
+            Ok(([*f0, *f1, *f2, *f3, *f4, *f5, *f6, *f7], datum))
+        }
+        _ => Err(AvroError::Framing {
+            expected: "Avro single-object encoding",
+            reason: format!("{} bytes, first {:?}", bytes.len(), bytes.first()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

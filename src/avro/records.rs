@@ -1,0 +1,422 @@
+//! The flat Avro records of `schemas/*.avsc` and their conversions to and from the domain.
+//! Field order and names follow the schemas exactly; a round-trip test keeps them in step.
+
+use crate::domain::{
+    ChangeSource, Correction, Direction, EventId, EventKind, EventTime, Linkage, Location, Lock,
+    PackageKey, RawCode, ReasonOwner, ShipmentEvent, Source, Status, StatusChanged, StatusClass,
+    SubCode, TrackingNumber, TransitionKind, ZoneSource,
+};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An Avro record that does not make a valid domain value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {record} record: {reason}")]
+pub struct RecordError {
+    /// Which record.
+    pub record: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn invalid(reason: impl Into<String>) -> RecordError {
+    RecordError {
+        record: "ShipmentEvent",
+        reason: reason.into(),
+    }
+}
+
+/// `EventSource` in the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[serde(rename = "EventSource")]
+pub enum EventSourceSymbol {
+    /// A carrier.
+    Carrier,
+    /// A person.
+    Manual,
+    /// unitrack's timers.
+    System,
+}
+
+/// `EventKind` in the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[serde(rename = "EventKind")]
+pub enum EventKindSymbol {
+    /// Reports a status.
+    Status,
+    /// Voids an earlier carrier event.
+    Correction,
+    /// Links to PlentyONE.
+    Register,
+    /// Clears a manual lock.
+    ClearLock,
+}
+
+/// `Location` in the schemas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Location")]
+pub struct LocationRecord {
+    /// City.
+    pub city: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// Country.
+    pub country: Option<String>,
+}
+
+/// `Lock` in the schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Lock")]
+pub struct LockRecord {
+    /// Until (UTC millis), or until cleared.
+    pub until: Option<i64>,
+}
+
+/// `Linkage` in the schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Linkage")]
+pub struct LinkageRecord {
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// Order id.
+    pub order_id: Option<String>,
+    /// Package id.
+    pub package_id: Option<String>,
+    /// Direction.
+    pub direction: Direction,
+}
+
+/// `RawCode` in the schemas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "RawCode")]
+pub struct RawCodeRecord {
+    /// Field name.
+    pub name: String,
+    /// Value.
+    pub value: String,
+}
+
+/// `schemas/ShipmentEvent.avsc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+#[serde(rename = "ShipmentEvent")]
+pub struct ShipmentEventRecord {
+    pub event_id: String,
+    pub package_key: String,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub source: EventSourceSymbol,
+    pub kind: EventKindSymbol,
+    pub status: Option<Status>,
+    pub sub_status: Option<String>,
+    pub reason_owner: ReasonOwner,
+    pub action_required: bool,
+    pub attempt_no: Option<i32>,
+    pub direction: Option<Direction>,
+    pub occurred_at: i64,
+    pub occurred_at_local: Option<i64>,
+    pub zone: Option<String>,
+    pub zone_source: ZoneSource,
+    pub codes: Vec<RawCodeRecord>,
+    pub text: Option<String>,
+    pub location: Option<LocationRecord>,
+    pub estimated_delivery: Option<i64>,
+    pub voids_status: Option<Status>,
+    pub command_id: Option<String>,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    pub lock: Option<LockRecord>,
+    pub linkage: Option<LinkageRecord>,
+}
+
+/// `schemas/ShipmentStatusChanged.avsc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+#[serde(rename = "ShipmentStatusChanged")]
+pub struct StatusChangedRecord {
+    pub event_id: String,
+    pub package_key: String,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub tenant: Option<String>,
+    pub order_id: Option<String>,
+    pub package_id: Option<String>,
+    pub status: Status,
+    pub sub_status: Option<String>,
+    pub previous_status: Option<Status>,
+    pub previous_sub_status: Option<String>,
+    pub transition_kind: TransitionKind,
+    pub status_class: StatusClass,
+    pub reason_owner: ReasonOwner,
+    pub action_required: bool,
+    pub direction: Direction,
+    pub attempt_no: Option<i32>,
+    pub occurred_at: i64,
+    pub occurred_at_local: Option<i64>,
+    pub zone: Option<String>,
+    pub zone_source: Option<ZoneSource>,
+    pub processed_at: i64,
+    pub source: ChangeSource,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    pub codes: Vec<RawCodeRecord>,
+    pub text: Option<String>,
+    pub location: Option<LocationRecord>,
+    pub estimated_delivery: Option<i64>,
+    pub seq: i64,
+}
+
+fn local_millis(local: &NaiveDateTime) -> i64 {
+    local.and_utc().timestamp_millis()
+}
+
+fn local_from_millis(millis: i64) -> Option<NaiveDateTime> {
+    DateTime::from_timestamp_millis(millis).map(|at| at.naive_utc())
+}
+
+fn utc_from_millis(millis: i64, field: &str) -> Result<DateTime<Utc>, RecordError> {
+    DateTime::from_timestamp_millis(millis).ok_or_else(|| invalid(format!("{field} {millis} is out of range")))
+}
+
+fn codes_record(codes: &[RawCode]) -> Vec<RawCodeRecord> {
+    codes
+        .iter()
+        .map(|code| RawCodeRecord {
+            name: code.name.clone(),
+            value: code.value.clone(),
+        })
+        .collect()
+}
+
+fn location_record(location: &Option<Location>) -> Option<LocationRecord> {
+    location.as_ref().map(|l| LocationRecord {
+        city: l.city.clone(),
+        postal_code: l.postal_code.clone(),
+        country: l.country.clone(),
+    })
+}
+
+fn attempt_record(attempt: Option<u32>) -> Option<i32> {
+    attempt.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+impl From<&ShipmentEvent> for ShipmentEventRecord {
+    fn from(event: &ShipmentEvent) -> Self {
+        let (source, command_id, actor, reason) = match &event.source {
+            Source::Carrier => (EventSourceSymbol::Carrier, None, None, None),
+            Source::Manual {
+                command_id,
+                actor,
+                reason,
+            } => (
+                EventSourceSymbol::Manual,
+                Some(command_id.clone()),
+                Some(actor.clone()),
+                reason.clone(),
+            ),
+            Source::System => (EventSourceSymbol::System, None, None, None),
+        };
+        let mut record = Self {
+            event_id: event.id.to_string(),
+            package_key: event.package.to_string(),
+            carrier: event.package.carrier.clone(),
+            tracking_number: event.package.tracking_number.to_string(),
+            source,
+            kind: EventKindSymbol::Status,
+            status: None,
+            sub_status: None,
+            reason_owner: ReasonOwner::Unknown,
+            action_required: false,
+            attempt_no: None,
+            direction: event.direction,
+            occurred_at: event.time.millis(),
+            occurred_at_local: event.time.local.as_ref().map(local_millis),
+            zone: event.time.zone.clone(),
+            zone_source: event.time.zone_source,
+            codes: codes_record(&event.codes),
+            text: event.text.clone(),
+            location: location_record(&event.location),
+            estimated_delivery: event.estimated_delivery.map(|at| at.timestamp_millis()),
+            voids_status: None,
+            command_id,
+            actor,
+            reason,
+            lock: None,
+            linkage: None,
+        };
+        match &event.kind {
+            EventKind::Status {
+                status,
+                sub_status,
+                reason_owner,
+                action_required,
+                attempt_no,
+                lock,
+            } => {
+                record.status = Some(*status);
+                record.sub_status = sub_status.map(|sub| sub.as_str().to_owned());
+                record.reason_owner = *reason_owner;
+                record.action_required = *action_required;
+                record.attempt_no = attempt_record(*attempt_no);
+                record.lock = lock.map(|lock| LockRecord {
+                    until: lock.until.map(|at| at.timestamp_millis()),
+                });
+            }
+            EventKind::Correction(correction) => {
+                record.kind = EventKindSymbol::Correction;
+                record.voids_status = match correction {
+                    Correction::Latest => None,
+                    Correction::LatestWith(status) => Some(*status),
+                };
+            }
+            EventKind::Register(linkage) => {
+                record.kind = EventKindSymbol::Register;
+                record.linkage = Some(LinkageRecord {
+                    tenant: linkage.tenant.clone(),
+                    order_id: linkage.order_id.clone(),
+                    package_id: linkage.package_id.clone(),
+                    direction: linkage.direction,
+                });
+            }
+            EventKind::ClearLock => record.kind = EventKindSymbol::ClearLock,
+        }
+        record
+    }
+}
+
+impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
+    type Error = RecordError;
+
+    fn try_from(record: ShipmentEventRecord) -> Result<Self, Self::Error> {
+        let id = EventId::parse_hex(&record.event_id)
+            .ok_or_else(|| invalid(format!("event_id `{}` is not 32 hex digits", record.event_id)))?;
+        let tracking = TrackingNumber::parse(&record.tracking_number).map_err(|e| invalid(e.to_string()))?;
+        let package = PackageKey::new(&record.carrier, tracking).map_err(|e| invalid(e.to_string()))?;
+        if package.to_string() != record.package_key {
+            return Err(invalid(format!(
+                "package_key `{}` does not match carrier and tracking number",
+                record.package_key
+            )));
+        }
+        let source = match record.source {
+            EventSourceSymbol::Carrier => Source::Carrier,
+            EventSourceSymbol::System => Source::System,
+            EventSourceSymbol::Manual => Source::Manual {
+                command_id: record.command_id.ok_or_else(|| invalid("manual event without command_id"))?,
+                actor: record.actor.ok_or_else(|| invalid("manual event without actor"))?,
+                reason: record.reason,
+            },
+        };
+        let kind = match record.kind {
+            EventKindSymbol::Status => {
+                let status = record.status.ok_or_else(|| invalid("status event without status"))?;
+                let sub_status = record
+                    .sub_status
+                    .map(|sub| sub.parse::<SubCode>().map_err(|e| invalid(e.to_string())))
+                    .transpose()?;
+                let lock = record
+                    .lock
+                    .map(|lock| {
+                        Ok::<_, RecordError>(Lock {
+                            until: lock.until.map(|ms| utc_from_millis(ms, "lock.until")).transpose()?,
+                        })
+                    })
+                    .transpose()?;
+                EventKind::Status {
+                    status,
+                    sub_status,
+                    reason_owner: record.reason_owner,
+                    action_required: record.action_required,
+                    attempt_no: record.attempt_no.and_then(|n| u32::try_from(n).ok()),
+                    lock,
+                }
+            }
+            EventKindSymbol::Correction => EventKind::Correction(match record.voids_status {
+                None => Correction::Latest,
+                Some(status) => Correction::LatestWith(status),
+            }),
+            EventKindSymbol::Register => {
+                let linkage = record.linkage.ok_or_else(|| invalid("register event without linkage"))?;
+                EventKind::Register(Linkage {
+                    tenant: linkage.tenant,
+                    order_id: linkage.order_id,
+                    package_id: linkage.package_id,
+                    direction: linkage.direction,
+                })
+            }
+            EventKindSymbol::ClearLock => EventKind::ClearLock,
+        };
+        Ok(Self {
+            id,
+            package,
+            source,
+            kind,
+            time: EventTime {
+                utc: utc_from_millis(record.occurred_at, "occurred_at")?,
+                local: record.occurred_at_local.and_then(local_from_millis),
+                zone: record.zone,
+                zone_source: record.zone_source,
+            },
+            direction: record.direction,
+            codes: record
+                .codes
+                .into_iter()
+                .map(|code| RawCode {
+                    name: code.name,
+                    value: code.value,
+                })
+                .collect(),
+            text: record.text,
+            location: record.location.map(|l| Location {
+                city: l.city,
+                postal_code: l.postal_code,
+                country: l.country,
+            }),
+            estimated_delivery: record
+                .estimated_delivery
+                .map(|ms| utc_from_millis(ms, "estimated_delivery"))
+                .transpose()?,
+        })
+    }
+}
+
+impl StatusChangedRecord {
+    /// The record of a change, decided at `processed_at`.
+    pub fn new(changed: &StatusChanged, processed_at: DateTime<Utc>) -> Self {
+        let linkage = changed.linkage.as_ref();
+        Self {
+            event_id: changed.event_id.to_string(),
+            package_key: changed.package.to_string(),
+            carrier: changed.package.carrier.clone(),
+            tracking_number: changed.package.tracking_number.to_string(),
+            tenant: linkage.and_then(|l| l.tenant.clone()),
+            order_id: linkage.and_then(|l| l.order_id.clone()),
+            package_id: linkage.and_then(|l| l.package_id.clone()),
+            status: changed.status,
+            sub_status: changed.sub_status.map(|s| s.as_str().to_owned()),
+            previous_status: changed.previous_status,
+            previous_sub_status: changed.previous_sub_status.map(|s| s.as_str().to_owned()),
+            transition_kind: changed.transition_kind,
+            status_class: changed.status_class,
+            reason_owner: changed.reason_owner,
+            action_required: changed.action_required,
+            direction: changed.direction,
+            attempt_no: attempt_record(changed.attempt_no),
+            occurred_at: changed.occurred_at.timestamp_millis(),
+            occurred_at_local: changed.occurred_at_local.as_ref().map(local_millis),
+            zone: changed.zone.clone(),
+            zone_source: changed.zone_source,
+            processed_at: processed_at.timestamp_millis(),
+            source: changed.source,
+            actor: changed.actor.clone(),
+            reason: changed.reason.clone(),
+            codes: codes_record(&changed.codes),
+            text: changed.text.clone(),
+            location: location_record(&changed.location),
+            estimated_delivery: changed.estimated_delivery.map(|at| at.timestamp_millis()),
+            seq: i64::try_from(changed.seq).unwrap_or(i64::MAX),
+        }
+    }
+}

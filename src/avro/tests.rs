@@ -1,0 +1,203 @@
+use super::*;
+use crate::domain::{
+    CarrierEvent, Change, Correction, Direction, EventId, EventKind, EventTime, Linkage, Location,
+    Lock, PackageKey, ShipmentEvent, Source, Status, StatusChanged, SubCode, TrackingNumber,
+    TransitionKind, ZoneSource,
+};
+use apache_avro::types::Value;
+use chrono::{NaiveDate, TimeZone, Utc};
+
+fn carrier_event() -> ShipmentEvent {
+    let local = NaiveDate::from_ymd_opt(2016, 3, 17)
+        .and_then(|d| d.and_hms_opt(11, 44, 0))
+        .expect("valid");
+    let time = EventTime::in_zone(local, chrono_tz::Tz::Europe__Berlin, ZoneSource::CarrierDefault);
+    let event = CarrierEvent::new(
+        TrackingNumber::parse("00340434161094015902").expect("valid"),
+        time,
+        Status::DeliveryFailed,
+        Some(SubCode::RecipientAbsent),
+    )
+    .code("ice", "DLVRY")
+    .code("ric", "NRQRD")
+    .text(Some("Der Empfänger wurde nicht angetroffen."))
+    .location(Location {
+        city: Some("Bonn".to_owned()),
+        postal_code: Some("53113".to_owned()),
+        country: Some("DE".to_owned()),
+    })
+    .attempt(2)
+    .estimated_delivery(Utc.with_ymd_and_hms(2016, 3, 18, 12, 0, 0).single());
+    ShipmentEvent::from_carrier("dhl_parcel_de", event).expect("valid")
+}
+
+fn command(kind: EventKind) -> ShipmentEvent {
+    ShipmentEvent {
+        id: EventId::of(&["command", "c-1"]),
+        package: PackageKey::parse("dhl:ABC123").expect("valid"),
+        source: Source::Manual {
+            command_id: "c-1".to_owned(),
+            actor: "ops@example.com".to_owned(),
+            reason: Some("customer called".to_owned()),
+        },
+        kind,
+        time: EventTime::system(Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 0).single().expect("valid")),
+        direction: None,
+        codes: Vec::new(),
+        text: None,
+        location: None,
+        estimated_delivery: None,
+    }
+}
+
+fn all_event_shapes() -> Vec<ShipmentEvent> {
+    let until = Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).single();
+    let mut correction = carrier_event();
+    correction.kind = EventKind::Correction(Correction::LatestWith(Status::Cancelled));
+    let mut latest = carrier_event();
+    latest.kind = EventKind::Correction(Correction::Latest);
+    let mut system = carrier_event();
+    system.source = Source::System;
+    vec![
+        carrier_event(),
+        correction,
+        latest,
+        system,
+        command(EventKind::Status {
+            status: Status::ReturnedToSender,
+            sub_status: Some(SubCode::Received),
+            reason_owner: Default::default(),
+            action_required: true,
+            attempt_no: None,
+            lock: Some(Lock { until }),
+        }),
+        command(EventKind::Status {
+            status: Status::Exception,
+            sub_status: None,
+            reason_owner: Default::default(),
+            action_required: false,
+            attempt_no: None,
+            lock: Some(Lock { until: None }),
+        }),
+        command(EventKind::Register(Linkage {
+            tenant: Some("plenty-42".to_owned()),
+            order_id: Some("1001".to_owned()),
+            package_id: Some("7".to_owned()),
+            direction: Direction::Return,
+        })),
+        command(EventKind::ClearLock),
+    ]
+}
+
+#[test]
+fn schemas_parse_and_name_every_status() {
+    let schema: serde_json::Value = serde_json::from_str(SHIPMENT_EVENT_AVSC).expect("JSON");
+    let symbols = schema["fields"]
+        .as_array()
+        .and_then(|fields| fields.iter().find(|f| f["name"] == "status"))
+        .map(|field| field["type"][1]["symbols"].clone())
+        .expect("status field");
+    let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(symbols, serde_json::json!(names));
+    shipment_event_schema();
+    status_changed_schema();
+}
+
+#[test]
+fn shipment_events_round_trip_through_confluent_framing() {
+    for event in all_event_shapes() {
+        let record = ShipmentEventRecord::from(&event);
+        let bytes = confluent_frame(42, shipment_event_schema(), &record).expect("encodes");
+        let (id, datum) = confluent_unframe(&bytes).expect("framed");
+        assert_eq!(id, 42);
+        let back: ShipmentEventRecord =
+            read_datum(shipment_event_schema(), shipment_event_schema(), datum).expect("decodes");
+        assert_eq!(back, record);
+        assert_eq!(ShipmentEvent::try_from(back).expect("valid"), event);
+    }
+}
+
+#[test]
+fn shipment_events_round_trip_through_single_object_encoding() {
+    let event = carrier_event();
+    let record = ShipmentEventRecord::from(&event);
+    let bytes = single_object(shipment_event_schema(), &record).expect("encodes");
+    let (print, datum) = single_object_unframe(&bytes).expect("framed");
+    assert_eq!(print, fingerprint(shipment_event_schema()));
+    let back: ShipmentEventRecord =
+        read_datum(shipment_event_schema(), shipment_event_schema(), datum).expect("decodes");
+    assert_eq!(ShipmentEvent::try_from(back).expect("valid"), event);
+}
+
+#[test]
+fn status_changed_round_trips_and_the_generic_reader_sees_the_schema_fields() {
+    let event = carrier_event();
+    let change = Change {
+        previous: Some((Status::OutForDelivery, Some(SubCode::OnVehicle))),
+        status: Status::DeliveryFailed,
+        sub_status: Some(SubCode::RecipientAbsent),
+        kind: TransitionKind::Attention,
+        seq: 3,
+        decided_at_ms: event.time.millis(),
+        decided_by_this_event: true,
+    };
+    let linkage = Linkage {
+        tenant: Some("plenty-42".to_owned()),
+        order_id: Some("1001".to_owned()),
+        package_id: None,
+        direction: Direction::Outbound,
+    };
+    let changed = StatusChanged::new(&event, &change, Some(&linkage));
+    let processed = Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 1).single().expect("valid");
+    let record = StatusChangedRecord::new(&changed, processed);
+    let bytes = confluent_frame(7, status_changed_schema(), &record).expect("encodes");
+    let (_, datum) = confluent_unframe(&bytes).expect("framed");
+    let back: StatusChangedRecord =
+        read_datum(status_changed_schema(), status_changed_schema(), datum).expect("decodes");
+    assert_eq!(back, record);
+
+    let mut reader = datum;
+    let value = GenericDatumReader::builder(status_changed_schema())
+        .build()
+        .and_then(|generic| generic.read_value(&mut reader))
+        .expect("generic");
+    let Value::Record(fields) = value else { panic!("a record") };
+    let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    assert_eq!(get("status"), Some(Value::Enum(4, "DELIVERY_FAILED".to_owned())));
+    assert_eq!(get("previous_status"), Some(Value::Union(1, Box::new(Value::Enum(3, "OUT_FOR_DELIVERY".to_owned())))));
+    assert_eq!(get("sub_status"), Some(Value::Union(1, Box::new(Value::String("recipient_absent".to_owned())))));
+    assert_eq!(get("tenant"), Some(Value::Union(1, Box::new(Value::String("plenty-42".to_owned())))));
+    assert_eq!(get("occurred_at"), Some(Value::TimestampMillis(event.time.millis())));
+    assert_eq!(get("seq"), Some(Value::Long(3)));
+}
+
+#[test]
+fn a_datum_of_an_older_schema_is_read_with_the_defaults_of_the_new_one() {
+    // An older writer schema without the optional fields added since.
+    let mut older: serde_json::Value = serde_json::from_str(SHIPMENT_EVENT_AVSC).expect("JSON");
+    if let Some(fields) = older["fields"].as_array_mut() {
+        fields.retain(|f| !matches!(f["name"].as_str(), Some("estimated_delivery" | "linkage" | "lock")));
+    }
+    let older = Schema::parse_str(&older.to_string()).expect("older schema parses");
+    let record = ShipmentEventRecord::from(&carrier_event());
+    // Write through the generic Value path of the older schema.
+    let mut value = apache_avro::to_value(&record).expect("to value");
+    if let Value::Record(fields) = &mut value {
+        fields.retain(|(n, _)| !matches!(n.as_str(), "estimated_delivery" | "linkage" | "lock"));
+    }
+    let value = value.resolve(&older).expect("fits the older schema");
+    let bytes = GenericDatumWriter::builder(&older)
+        .build()
+        .and_then(|writer| writer.write_value_to_vec(value))
+        .expect("encodes");
+    let back: ShipmentEventRecord = read_datum(&older, shipment_event_schema(), &bytes).expect("resolves");
+    assert_eq!(back.estimated_delivery, None);
+    assert_eq!(back.tracking_number, record.tracking_number);
+    assert_eq!(back.status, Some(Status::DeliveryFailed));
+}
+
+#[test]
+fn framing_errors_are_precise() {
+    assert!(matches!(confluent_unframe(&[1, 0, 0]), Err(AvroError::Framing { .. })));
+    assert!(matches!(single_object_unframe(&[0xC3]), Err(AvroError::Framing { .. })));
+}

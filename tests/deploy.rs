@@ -1,0 +1,127 @@
+//! `docker-compose.yml` cannot run here (no Docker engine), so this test parses it and
+//! checks that its services, ports and unitrack's environment agree with `config/`.
+
+use serde_yaml::Value;
+use std::path::Path;
+use unitrack::config::Config;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn compose() -> Value {
+    let text = std::fs::read_to_string(root().join("docker-compose.yml")).expect("docker-compose.yml exists");
+    serde_yaml::from_str(&text).expect("docker-compose.yml is YAML")
+}
+
+fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
+    compose
+        .get("services")
+        .and_then(|services| services.get(name))
+        .unwrap_or_else(|| panic!("service `{name}` is missing"))
+}
+
+/// The `host:container` port mappings of a service.
+fn ports(service: &Value) -> Vec<(u16, u16)> {
+    service
+        .get("ports")
+        .and_then(Value::as_sequence)
+        .map(|ports| {
+            ports
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(|mapping| {
+                    let (host, container) = mapping.split_once(':')?;
+                    Some((host.parse().ok()?, container.parse().ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn port_of(address: &str) -> u16 {
+    address
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok())
+        .unwrap_or_else(|| panic!("no port in `{address}`"))
+}
+
+fn defaults() -> Config {
+    Config::load_with_env(None, Vec::new()).expect("defaults are valid")
+}
+
+#[test]
+fn compose_has_kafka_a_registry_unitrack_and_prometheus() {
+    let compose = compose();
+    let kafka = service(&compose, "kafka");
+    assert!(kafka["image"].as_str().unwrap_or_default().starts_with("apache/kafka:"));
+    let registry = service(&compose, "schema-registry");
+    let image = registry["image"].as_str().unwrap_or_default();
+    assert!(image.starts_with("apicurio/") || image.starts_with("confluentinc/"), "{image}");
+    assert!(service(&compose, "unitrack").get("build").is_some(), "unitrack is built from the Dockerfile");
+    assert!(root().join("Dockerfile").exists());
+    service(&compose, "prometheus");
+}
+
+#[test]
+fn host_ports_match_the_default_configuration() {
+    let compose = compose();
+    let config = defaults();
+    let kafka_port = port_of(&config.kafka.bootstrap_servers);
+    assert!(ports(service(&compose, "kafka")).iter().any(|(host, _)| *host == kafka_port));
+    let registry_port = port_of(config.schema_registry.url.trim_end_matches("/apis/ccompat/v7"));
+    assert!(ports(service(&compose, "schema-registry")).iter().any(|(host, _)| *host == registry_port));
+    let http_port = port_of(&config.http.listen);
+    assert!(ports(service(&compose, "unitrack")).iter().any(|(host, _)| *host == http_port));
+}
+
+#[test]
+fn unitrack_environment_is_valid_configuration_pointing_at_the_compose_services() {
+    let compose = compose();
+    let unitrack = service(&compose, "unitrack");
+    let env: Vec<(String, String)> = unitrack["environment"]
+        .as_mapping()
+        .expect("environment is a mapping")
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                Value::String(s) => s.clone(),
+                other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
+            };
+            (k.as_str().unwrap_or_default().to_owned(), value)
+        })
+        .collect();
+    assert!(env.iter().all(|(k, _)| k.starts_with("UNITRACK__")), "{env:?}");
+    let config = Config::load_with_env(None, env).expect("compose environment is valid configuration");
+
+    let (kafka_host, kafka_port) = config.kafka.bootstrap_servers.split_once(':').expect("host:port");
+    assert_eq!(kafka_host, "kafka");
+    let kafka = service(&compose, "kafka");
+    let listeners = kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"].as_str().unwrap_or_default();
+    assert!(listeners.contains(&format!("kafka:{kafka_port}")), "{listeners}");
+
+    let registry = config.schema_registry.url.trim_start_matches("http://");
+    let (registry_host, rest) = registry.split_once(':').expect("host:port");
+    assert_eq!(registry_host, "schema-registry");
+    let registry_port = port_of(rest.split('/').next().unwrap_or_default());
+    assert!(ports(service(&compose, "schema-registry")).iter().any(|(_, inside)| *inside == registry_port));
+    assert!(config.schema_registry.url.ends_with("/apis/ccompat/v7"));
+
+    let http_port = port_of(&config.http.listen);
+    assert!(ports(unitrack).iter().any(|(_, inside)| *inside == http_port));
+    let prometheus = std::fs::read_to_string(root().join("dev/prometheus.yml")).expect("prometheus config");
+    assert!(prometheus.contains(&format!("unitrack:{http_port}")), "Prometheus scrapes unitrack's port");
+}
+
+#[test]
+fn compose_creates_every_topic_unitrack_uses_with_the_configured_partitions() {
+    let compose = compose();
+    let topics = serde_yaml::to_string(service(&compose, "topics")).expect("serialisable");
+    let config = defaults();
+    for (key, name) in config.topic_names() {
+        assert!(topics.contains(&name), "topic {key} `{name}` is not created by compose");
+    }
+    assert!(topics.contains(&format!("--partitions {}", config.topics.partitions)));
+    assert!(topics.contains("cleanup.policy=compact"));
+}

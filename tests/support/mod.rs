@@ -1,0 +1,174 @@
+//! Shared test support: the real local stack (started by `dev/stack up`), unique names.
+//! Tests that need the stack fail loudly when it is missing; they never skip.
+
+#![allow(dead_code)]
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use unitrack::config::Config;
+
+/// Where the local stack listens (`dev/stack status` prints the same).
+pub struct Stack {
+    /// Kafka bootstrap servers.
+    pub bootstrap: String,
+    /// Confluent-compatible schema registry API.
+    pub registry: String,
+}
+
+/// The local stack, checked to answer; panics with instructions when it does not.
+pub fn stack() -> Stack {
+    let stack = Stack {
+        bootstrap: std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned()),
+        registry: std::env::var("SCHEMA_REGISTRY_URL")
+            .unwrap_or_else(|_| "http://127.0.0.1:8081/apis/ccompat/v7".to_owned()),
+    };
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &stack.bootstrap)
+        .create()
+        .expect("a Kafka client can be created");
+    if let Err(error) = consumer.fetch_metadata(None, Duration::from_secs(10)) {
+        panic!(
+            "Kafka is not reachable at {} ({error}). These tests run against the real local stack: \
+             start it with `dev/stack up` (or run the README's test command, which does).",
+            stack.bootstrap
+        );
+    }
+    if let Err(error) = http_get_blocking(&format!("{}/subjects", stack.registry)) {
+        panic!(
+            "The schema registry is not answering at {} ({error}). These tests run against the real \
+             local stack: start it with `dev/stack up` (or run the README's test command, which does).",
+            stack.registry
+        );
+    }
+    stack
+}
+
+/// A blocking GET that only checks for a 200 answer.
+fn http_get_blocking(url: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").ok_or("not an http URL")?;
+    let (host, path) = rest.split_once('/').ok_or("URL without a path")?;
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    write!(stream, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).map_err(|e| e.to_string())?;
+    if head.starts_with(b"HTTP/1.1 200") { Ok(()) } else { Err(String::from_utf8_lossy(&head).into_owned()) }
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates topics on the local broker (compacted where asked).
+pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32, bool)]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(name, partitions, compacted)| {
+            let topic = NewTopic::new(name, *partitions, TopicReplication::Fixed(1));
+            if *compacted { topic.set("cleanup.policy", "compact") } else { topic }
+        })
+        .collect();
+    for result in admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .expect("create topics request")
+    {
+        result.expect("topic created");
+    }
+}
+
+/// A configuration whose topics and group are unique to one test.
+pub fn unique_config(stack: &Stack, create_topics: bool) -> Config {
+    let id = unique("t");
+    let env = [
+        ("UNITRACK__KAFKA__BOOTSTRAP_SERVERS", stack.bootstrap.clone()),
+        ("UNITRACK__KAFKA__GROUP_ID", format!("group-{id}")),
+        ("UNITRACK__SCHEMA_REGISTRY__URL", stack.registry.clone()),
+        ("UNITRACK__TOPICS__RAW_PREFIX", format!("{id}.raw.")),
+        ("UNITRACK__TOPICS__COMMANDS", format!("{id}.commands")),
+        ("UNITRACK__TOPICS__COMMAND_OUTCOMES", format!("{id}.outcomes")),
+        ("UNITRACK__TOPICS__EVENTS", format!("{id}.events")),
+        ("UNITRACK__TOPICS__STATUS_CHANGED", format!("{id}.changed")),
+        ("UNITRACK__TOPICS__DLQ", format!("{id}.dlq")),
+        ("UNITRACK__TOPICS__STATE_CHANGELOG", format!("{id}.changelog")),
+        ("UNITRACK__TOPICS__PARTITIONS", "3".to_owned()),
+        ("UNITRACK__TOPICS__CREATE_TOPICS", create_topics.to_string()),
+    ];
+    Config::load_with_env(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
+        .expect("test configuration is valid")
+}
+
+/// The environment of [`unique_config`], for the binary under test.
+pub fn config_env(config: &Config) -> Vec<(String, String)> {
+    let t = &config.topics;
+    [
+        ("UNITRACK__KAFKA__BOOTSTRAP_SERVERS", config.kafka.bootstrap_servers.clone()),
+        ("UNITRACK__KAFKA__GROUP_ID", config.kafka.group_id.clone()),
+        ("UNITRACK__SCHEMA_REGISTRY__URL", config.schema_registry.url.clone()),
+        ("UNITRACK__TOPICS__RAW_PREFIX", t.raw_prefix.clone()),
+        ("UNITRACK__TOPICS__COMMANDS", t.commands.clone()),
+        ("UNITRACK__TOPICS__COMMAND_OUTCOMES", t.command_outcomes.clone()),
+        ("UNITRACK__TOPICS__EVENTS", t.events.clone()),
+        ("UNITRACK__TOPICS__STATUS_CHANGED", t.status_changed.clone()),
+        ("UNITRACK__TOPICS__DLQ", t.dlq.clone()),
+        ("UNITRACK__TOPICS__STATE_CHANGELOG", t.state_changelog.clone()),
+        ("UNITRACK__TOPICS__PARTITIONS", t.partitions.to_string()),
+        ("UNITRACK__TOPICS__CREATE_TOPICS", t.create_topics.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// A GET through a plain HTTP/1.1 request on a TCP socket: the registry answers the
+/// Confluent API itself, independent of the converter under test.
+pub async fn http_get_json(url: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').expect("URL with a path");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("registry reachable");
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request sent");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("response read");
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    serde_json::from_str(&body).expect("JSON body")
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&tail[..size]);
+        rest = &tail[size + 2..];
+    }
+    out
+}
+
