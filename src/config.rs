@@ -276,7 +276,8 @@ impl Config {
             problems.push("kafka.request_timeout_ms must be positive".to_owned());
         }
         let url = &self.schema_registry.url;
-        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        let http = url.starts_with("http://") || url.starts_with("https://");
+        if !url.is_empty() && !http {
             problems.push(format!(
                 "schema_registry.url `{url}` must start with http:// or https:// (or be empty)"
             ));

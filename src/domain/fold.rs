@@ -261,6 +261,10 @@ impl Derived {
         if current == status && (sub.is_none() || sub == self.sub) {
             return None;
         }
+        if current == status && self.sub.is_none() {
+            // The same status, now with a sub-code: a refinement, also of a terminal status.
+            return Some((status, sub, label(TransitionKind::Progress)));
+        }
         if current.is_terminal() {
             let reopens = match current {
                 Status::Delivered => {

@@ -209,6 +209,16 @@ fn delivered_is_sticky_except_for_the_reopen_list() {
 }
 
 #[test]
+fn a_terminal_status_without_sub_code_is_refined_in_any_order() {
+    let plain = carrier(10, Status::Delivered, None);
+    let detailed = carrier(10, Status::Delivered, Some(SubCode::CollectedAtPickupPoint));
+    for events in [[plain.clone(), detailed.clone()], [detailed, plain]] {
+        let state = fold_all(&events);
+        assert_eq!(pair(&state), (Some(Status::Delivered), Some(SubCode::CollectedAtPickupPoint)));
+    }
+}
+
+#[test]
 fn returned_to_sender_is_final() {
     let mut state = fold_all(&[carrier(0, Status::ReturnedToSender, None)]);
     for (minute, status) in [
