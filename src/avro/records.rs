@@ -52,6 +52,8 @@ pub enum EventKindSymbol {
     Register,
     /// Clears a manual lock.
     ClearLock,
+    /// Never changes the status.
+    Info,
 }
 
 /// `Location` in the schemas.
@@ -281,6 +283,7 @@ impl From<&ShipmentEvent> for ShipmentEventRecord {
                 });
             }
             EventKind::ClearLock => record.kind = EventKindSymbol::ClearLock,
+            EventKind::Info => record.kind = EventKindSymbol::Info,
         }
         record
     }
@@ -347,6 +350,7 @@ impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
                 })
             }
             EventKindSymbol::ClearLock => EventKind::ClearLock,
+            EventKindSymbol::Info => EventKind::Info,
         };
         Ok(Self {
             id,

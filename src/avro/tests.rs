@@ -56,6 +56,8 @@ fn all_event_shapes() -> Vec<ShipmentEvent> {
     correction.kind = EventKind::Correction(Correction::LatestWith(Status::Cancelled));
     let mut latest = carrier_event();
     latest.kind = EventKind::Correction(Correction::Latest);
+    let mut info = carrier_event();
+    info.kind = EventKind::Info;
     let mut system = carrier_event();
     system.source = Source::System;
     vec![
@@ -86,6 +88,7 @@ fn all_event_shapes() -> Vec<ShipmentEvent> {
             direction: Direction::Return,
         })),
         command(EventKind::ClearLock),
+        info,
     ]
 }
 

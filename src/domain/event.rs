@@ -98,6 +98,9 @@ pub struct CarrierEvent {
     pub location: Option<Location>,
     /// Set when the event voids an earlier one instead of reporting a status.
     pub correction: Option<Correction>,
+    /// Set for documented events that never change a status (preferences, notes,
+    /// "tracking closed"): recorded and published, neither mapped nor unknown.
+    pub info: bool,
     /// The carrier's estimated delivery, when it sends one.
     pub estimated_delivery: Option<DateTime<Utc>>,
 }
@@ -125,6 +128,7 @@ impl CarrierEvent {
             text: None,
             location: None,
             correction: None,
+            info: false,
             estimated_delivery: None,
         }
     }
@@ -134,6 +138,19 @@ impl CarrierEvent {
         let mut event = Self::new(tracking_number, time, Status::Unknown, None);
         event.correction = Some(voids);
         event
+    }
+
+    /// A documented event that never changes the status (not an unknown code).
+    pub fn info(tracking_number: TrackingNumber, time: EventTime) -> Self {
+        let mut event = Self::new(tracking_number, time, Status::Unknown, None);
+        event.info = true;
+        event
+    }
+
+    /// Sets the direction, where the carrier marks customer return labels itself.
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.direction = Some(direction);
+        self
     }
 
     /// Adds a raw code.
@@ -348,6 +365,8 @@ pub enum EventKind {
     Register(Linkage),
     /// Clears a manual lock.
     ClearLock,
+    /// A documented carrier event that never changes the status.
+    Info,
 }
 
 /// One unified event, as it travels on `shipment.events`.
@@ -399,6 +418,7 @@ impl ShipmentEvent {
         let id = EventId::of(&parts);
         let kind = match event.correction {
             Some(correction) => EventKind::Correction(correction),
+            None if event.info => EventKind::Info,
             None => EventKind::Status {
                 status: event.status,
                 sub_status: event.sub_status,

@@ -88,6 +88,7 @@ enum Effect {
     Correction(Correction),
     Register,
     ClearLock,
+    Info,
 }
 
 /// One compact history entry.
@@ -120,6 +121,7 @@ impl Entry {
             EventKind::Correction(correction) => Effect::Correction(*correction),
             EventKind::Register(_) => Effect::Register,
             EventKind::ClearLock => Effect::ClearLock,
+            EventKind::Info => Effect::Info,
         };
         Self {
             at: event.time.millis(),
@@ -133,6 +135,7 @@ impl Entry {
         let tie = match self.effect {
             Effect::Register => 0,
             Effect::ClearLock => 1,
+            Effect::Info => 2,
             Effect::Status { status, .. } => match status {
                 Status::Unknown => 2,
                 Status::Exception | Status::Stalled => 3 + 40,
@@ -200,7 +203,7 @@ impl Derived {
                     hold.lock = None;
                 }
             }
-            Effect::Correction(_) => {}
+            Effect::Correction(_) | Effect::Info => {}
             Effect::Status {
                 status: Status::Unknown,
                 ..

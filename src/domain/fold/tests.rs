@@ -283,6 +283,16 @@ fn unknown_never_changes_the_status() {
 }
 
 #[test]
+fn info_events_never_change_the_status() {
+    let mut state = fold_all(&[carrier(0, Status::InTransit, None)]);
+    let event = CarrierEvent::info(TrackingNumber::parse("PKG1").expect("valid"), at(5)).code("code", "9040");
+    let info = ShipmentEvent::from_carrier("hermes", event).expect("valid");
+    assert_eq!(info.kind, EventKind::Info);
+    assert_eq!(state.apply(&info), Outcome::Unchanged);
+    assert_eq!(state.apply(&info), Outcome::Duplicate);
+}
+
+#[test]
 fn correction_voids_the_latest_event_and_refolds() {
     let mut state = fold_all(&[
         carrier(0, Status::InTransit, None),
