@@ -1,9 +1,27 @@
-//! Placeholder for the `gls` mapper (being written).
+//! GLS: Track And Trace API v1 (`/tracking/simple/trackids/{unitnos}` and
+//! `/tracking/simple/references/{refs}`), as in the reference §2.4: the OpenAPI
+//! `ecitrackandtrace.yaml` (Karrio `modules/connectors/gls/vendor/`) and its examples.
+//!
+//! One body is a `ParcelsResponseDTO`: `parcels[]`, each with its `unitno`, its current
+//! `status` (a closed enum) at `statusDateTime`, and its `events[]` (newest first), each
+//! with a `GROUP.DETAIL` code, a localized description, a place and an ISO-8601 time with
+//! an offset without colon (`2024-10-07T10:46:14+0200`). A parcel the lookup did not find
+//! (`errorCode`, e.g. `E_404_01`) carries no data and is left out on purpose.
+//!
+//! Every event is mapped by its code. Only the codes the reference documents are known;
+//! the rest are [`Status::Unknown`]. The parcel's `status` is emitted as an event of its own
+//! (code `status`, at `statusDateTime`) when none of its events already reports that
+//! status: so a parcel delivered under an undocumented event code, or fetched with
+//! `showEvents=false`, still gets the carrier's own verdict. `FINAL` ("parcel history
+//! closed") says nothing about the parcel and is not emitted.
 
 use super::{Carrier, MapError, RawRecord};
-use crate::domain::CarrierEvent;
+use crate::domain::{
+    CarrierEvent, EventTime, Location, Status, SubCode, TrackingNumber, parse_offset_time,
+};
+use serde::Deserialize;
 
-/// The `gls` carrier.
+/// The `gls` carrier: GLS Track And Trace API v1 responses.
 pub struct Gls;
 
 impl Carrier for Gls {
@@ -11,7 +29,272 @@ impl Carrier for Gls {
         "gls"
     }
 
-    fn map(&self, _raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
-        Err(MapError::Shape("mapper not written yet".to_owned()))
+    fn map(&self, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
+        let body: ParcelsResponse =
+            serde_json::from_slice(raw.payload).map_err(|e| MapError::from_json(&e))?;
+        let mut events = Vec::new();
+        for (index, parcel) in body.parcels.iter().enumerate() {
+            if parcel.error_code.is_none() {
+                events.extend(parcel_events(index, parcel)?);
+            }
+        }
+        Ok(events)
+    }
+}
+
+/// The events of one found parcel: its status (when it adds something), then its events.
+fn parcel_events(index: usize, parcel: &Parcel) -> Result<Vec<CarrierEvent>, MapError> {
+    let required = |field: Option<&String>, name: &str| {
+        field
+            .cloned()
+            .ok_or_else(|| MapError::Shape(format!("parcels[{index}]: missing field `{name}`")))
+    };
+    let unitno = required(parcel.unitno.as_ref(), "unitno")?;
+    let status_code = required(parcel.status.as_ref(), "status")?;
+    let status_time = required(parcel.status_date_time.as_ref(), "statusDateTime")?;
+    let tracking = TrackingNumber::parse(&unitno)?;
+
+    let mut events = parcel
+        .events
+        .iter()
+        .flatten()
+        .map(|event| carrier_event(&tracking, event))
+        .collect::<Result<Vec<_>, MapError>>()?;
+
+    if let Some((status, sub)) = classify_status(&status_code) {
+        let reported = status != Status::Unknown && events.iter().any(|e| e.status == status);
+        if !reported {
+            let time = EventTime::with_offset(parse_offset_time(&status_time)?);
+            let event = CarrierEvent::new(tracking, time, status, sub).code("status", status_code);
+            events.insert(0, event);
+        }
+    }
+    Ok(events)
+}
+
+/// One GLS event as a unified event.
+fn carrier_event(tracking: &TrackingNumber, event: &Event) -> Result<CarrierEvent, MapError> {
+    let time = EventTime::with_offset(parse_offset_time(&event.event_date_time)?);
+    let (status, sub) = classify_event(&event.code);
+    let part = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    Ok(CarrierEvent::new(tracking.clone(), time, status, sub)
+        .code("code", event.code.as_str())
+        .text(event.description.as_deref())
+        .location(Location {
+            city: part(&event.city),
+            postal_code: part(&event.postal_code),
+            country: part(&event.country),
+        }))
+}
+
+/// A GLS event code (`GROUP.DETAIL`) to the unified status. Only the codes the reference
+/// documents (§2.4) are mapped; GLS's full list comes from `GET /tracking/events/codes`.
+fn classify_event(code: &str) -> (Status, Option<SubCode>) {
+    match code {
+        // "The parcel data was entered into the GLS IT system; not yet handed over."
+        "INTIAL.PREADVICE" => (Status::InfoReceived, Some(SubCode::LabelCreated)),
+        // "The parcel was provided by the sender for collection by GLS."
+        "INTIAL.E48_DATA" => (Status::InfoReceived, Some(SubCode::PickupScheduled)),
+        // "The parcel was handed over to GLS."
+        "INTIAL.NORMAL" => (Status::InTransit, Some(SubCode::PickedUp)),
+        // Arrived at / left a depot.
+        "INBOUD.NORMAL" | "OUTBOD.NORMAL" => (Status::InTransit, Some(SubCode::Processing)),
+        "OUTDEL.NORMAL" => (Status::OutForDelivery, Some(SubCode::OnVehicle)),
+        // Delivered *to* the ParcelShop: waiting there for the recipient.
+        "DELIVD.PARCELSHOP" => (Status::AvailableForPickup, Some(SubCode::ParcelShop)),
+        // Handed out by the ParcelShop (via the app): the recipient has it.
+        "DELIVD.DEL_BY_PSAPP" => (Status::Delivered, Some(SubCode::CollectedAtPickupPoint)),
+        // "Change completed for - Delivery at new address" / "- ParcelLocker".
+        "CHANGD.MONEWADDR" | "CHANGD.PARCELBOX" => (Status::InTransit, Some(SubCode::Redirected)),
+        // "The parcel data have been deleted from the GLS IT system."
+        "CANCEL.NORMAL" => (Status::Cancelled, None),
+        _ => (Status::Unknown, None),
+    }
+}
+
+/// A parcel `status` (the OpenAPI enum) to the unified status; `None` for `FINAL`, which
+/// only closes the history and says nothing about where the parcel is.
+fn classify_status(status: &str) -> Option<(Status, Option<SubCode>)> {
+    let unified = match status {
+        "PLANNEDPICKUP" | "INPICKUP" => (Status::InfoReceived, Some(SubCode::PickupScheduled)),
+        "PREADVICE" => (Status::InfoReceived, Some(SubCode::LabelCreated)),
+        "NOTPICKEDUP" => (Status::Exception, Some(SubCode::PickupFailed)),
+        "INTRANSIT" | "INWAREHOUSE" => (Status::InTransit, None),
+        "INDELIVERY" => (Status::OutForDelivery, Some(SubCode::OnVehicle)),
+        // Delivered *to a parcel shop*, not to the recipient (Karrio gets it wrong).
+        "DELIVEREDPS" => (Status::AvailableForPickup, Some(SubCode::ParcelShop)),
+        "DELIVERED" => (Status::Delivered, None),
+        "NOTDELIVERED" => (Status::DeliveryFailed, None),
+        "CANCELED" => (Status::Cancelled, None),
+        "FINAL" => return None,
+        _ => (Status::Unknown, None),
+    };
+    Some(unified)
+}
+
+// The wire format (`ParcelsResponseDTO`, `ParcelDTO`, `EventDTO`). Parcel fields are
+// optional because a not-found parcel carries only `requested` and `errorCode`; a found
+// parcel without `unitno`, `status` or `statusDateTime` is a shape error.
+
+#[derive(Deserialize)]
+struct ParcelsResponse {
+    parcels: Vec<Parcel>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Parcel {
+    unitno: Option<String>,
+    status: Option<String>,
+    status_date_time: Option<String>,
+    events: Option<Vec<Event>>,
+    error_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Event {
+    code: String,
+    city: Option<String>,
+    postal_code: Option<String>,
+    country: Option<String>,
+    description: Option<String>,
+    event_date_time: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ZoneSource;
+
+    fn map(body: &str) -> Result<Vec<CarrierEvent>, MapError> {
+        Gls.map(&RawRecord {
+            payload: body.as_bytes(),
+            ..RawRecord::default()
+        })
+    }
+
+    #[test]
+    fn deliveredps_is_available_at_the_parcel_shop_not_delivered() {
+        assert_eq!(
+            classify_status("DELIVEREDPS"),
+            Some((Status::AvailableForPickup, Some(SubCode::ParcelShop)))
+        );
+        assert_eq!(
+            classify_event("DELIVD.PARCELSHOP"),
+            (Status::AvailableForPickup, Some(SubCode::ParcelShop))
+        );
+    }
+
+    #[test]
+    fn handed_out_by_the_parcel_shop_is_delivered() {
+        assert_eq!(
+            classify_event("DELIVD.DEL_BY_PSAPP"),
+            (Status::Delivered, Some(SubCode::CollectedAtPickupPoint))
+        );
+    }
+
+    #[test]
+    fn undocumented_codes_are_unknown_never_in_transit() {
+        for code in [
+            "DELIVD.NORMAL",
+            "INBOUD",
+            "inboud.normal",
+            "RETURN.NORMAL",
+            "",
+        ] {
+            assert_eq!(classify_event(code), (Status::Unknown, None), "{code}");
+        }
+        assert_eq!(classify_status("RETURNED"), Some((Status::Unknown, None)));
+    }
+
+    #[test]
+    fn final_says_nothing() {
+        assert_eq!(classify_status("FINAL"), None);
+    }
+
+    #[test]
+    fn status_is_emitted_only_when_no_event_reports_it() {
+        let body = r#"{"parcels":[{"unitno":"11111111111","status":"DELIVERED",
+            "statusDateTime":"2024-10-08T10:02:00+0200","events":[
+            {"code":"DELIVD.NORMAL","country":"DE","description":"The parcel has been delivered.",
+             "eventDateTime":"2024-10-08T10:02:00+0200"},
+            {"code":"OUTDEL.NORMAL","country":"DE","eventDateTime":"2024-10-08T06:52:37+0200"}]},
+            {"unitno":"22222222222","status":"INTRANSIT","statusDateTime":"2024-10-07T18:00:52+0200",
+            "events":[{"code":"INTIAL.NORMAL","eventDateTime":"2024-10-07T18:00:52+0200"}]}]}"#;
+        let events = map(body).expect("maps");
+        let summary: Vec<_> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.tracking_number.as_str(),
+                    e.status,
+                    e.codes[0].value.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("11111111111", Status::Delivered, "DELIVERED"),
+                ("11111111111", Status::Unknown, "DELIVD.NORMAL"),
+                ("11111111111", Status::OutForDelivery, "OUTDEL.NORMAL"),
+                ("22222222222", Status::InTransit, "INTIAL.NORMAL"),
+            ]
+        );
+    }
+
+    #[test]
+    fn offset_without_colon_is_kept_as_the_payload_offset() {
+        let body = r#"{"parcels":[{"unitno":"1","status":"INTRANSIT",
+            "statusDateTime":"2024-10-07T10:46:14+0200","events":[]}]}"#;
+        let events = map(body).expect("maps");
+        assert_eq!(events[0].time.utc.to_rfc3339(), "2024-10-07T08:46:14+00:00");
+        assert_eq!(events[0].time.zone.as_deref(), Some("+02:00"));
+        assert_eq!(events[0].time.zone_source, ZoneSource::PayloadOffset);
+    }
+
+    #[test]
+    fn not_found_parcels_are_left_out() {
+        let body = r#"{"parcels":[{"requested":"42249018928","errorCode":"E_404_01",
+            "errorMessage":"Resource Not Found"}]}"#;
+        assert_eq!(map(body), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_found_parcel_without_unitno_is_a_shape_error() {
+        let body = r#"{"parcels":[{"requested":"1","status":"INTRANSIT",
+            "statusDateTime":"2024-10-07T10:46:14+0200"}]}"#;
+        let error = map(body).expect_err("poison");
+        assert_eq!(error.class(), "shape");
+        assert!(
+            error
+                .to_string()
+                .contains("parcels[0]: missing field `unitno`")
+        );
+    }
+
+    #[test]
+    fn a_time_without_offset_is_a_time_error() {
+        let body = r#"{"parcels":[{"unitno":"1","status":"INTRANSIT",
+            "statusDateTime":"2024-10-07T10:46:14","events":[]}]}"#;
+        assert_eq!(map(body).expect_err("poison").class(), "time");
+    }
+
+    #[test]
+    fn empty_location_parts_are_dropped() {
+        let body = r#"{"parcels":[{"unitno":"1","status":"INTRANSIT",
+            "statusDateTime":"2024-10-07T10:46:14+0200","events":[{"code":"INTIAL.NORMAL",
+            "city":"","postalCode":"","country":"IT","eventDateTime":"2024-10-07T10:46:14+0200"}]}]}"#;
+        let events = map(body).expect("maps");
+        let location = events[0].location.as_ref().expect("has a country");
+        assert_eq!(location.city, None);
+        assert_eq!(location.country.as_deref(), Some("IT"));
     }
 }
