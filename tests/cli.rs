@@ -94,3 +94,79 @@ fn run_checks_the_topics_and_exits_zero_on_sigterm() {
     };
     assert_eq!(exit.code(), Some(0));
 }
+
+fn fixture(carrier: &str, case: &str) -> String {
+    format!("{}/tests/fixtures/carriers/{carrier}/{case}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect()
+}
+
+#[test]
+fn replay_prints_events_and_the_status_changes_of_the_fold_and_goes_on_after_poison() {
+    let output = unitrack()
+        .args([
+            "replay",
+            "--carrier",
+            "gls",
+            &fixture("gls", "malformed_truncated.json"),
+            &fixture("gls", "documented_delivered_to_parcel_shop.json"),
+        ])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines = json_lines(&output.stdout);
+    let kinds: Vec<&str> = lines.iter().filter_map(|l| l["kind"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"rejected"));
+    assert_eq!(lines[0]["class"], "syntax");
+    assert!(lines[0]["reason"].as_str().unwrap_or_default().contains("not parseable"));
+    assert_eq!(kinds.iter().filter(|k| **k == "event").count(), 4);
+    // GLS lists newest first: the first event decides; the older ones change nothing.
+    let changes: Vec<&serde_json::Value> = lines.iter().filter(|l| l["kind"] == "status_changed").collect();
+    assert_eq!(changes.len(), 1, "{lines:#?}");
+    let change = changes[0];
+    assert_eq!(change["package"], "gls:42249028960");
+    assert_eq!(change["status"], "AVAILABLE_FOR_PICKUP");
+    assert_eq!(change["sub_status"], "parcel_shop");
+    assert_eq!(change["previous_status"], serde_json::Value::Null);
+    assert_eq!(change["transition_kind"], "progress");
+    assert_eq!(change["occurred_at"], "2025-02-10T14:13:46Z");
+}
+
+#[test]
+fn replay_reads_stdin_and_takes_the_record_key_for_bodies_without_a_number() {
+    let body = std::fs::read(fixture("dpd", "local_time_12_hour_berlin.xml")).expect("fixture");
+    let key = std::fs::read_to_string(fixture("dpd", "local_time_12_hour_berlin.key")).expect("key");
+    let mut child = unitrack()
+        .args(["replay", "--carrier", "dpd", "--key", key.trim()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin.write_all(&body).expect("written");
+    }
+    let output = child.wait_with_output().expect("exits");
+    assert!(output.status.success());
+    let lines = json_lines(&output.stdout);
+    let events: Vec<&serde_json::Value> = lines.iter().filter(|l| l["kind"] == "event").collect();
+    assert!(!events.is_empty(), "{lines:#?}");
+    for event in events {
+        assert_eq!(event["event"]["package"]["tracking_number"], key.trim().to_uppercase());
+        assert_eq!(event["event"]["time"]["zone"], "Europe/Berlin");
+    }
+    let output = unitrack()
+        .args(["replay", "--carrier", "dpd", &fixture("dpd", "local_time_12_hour_berlin.xml")])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "a rejected record is output, not a usage error");
+    let lines = json_lines(&output.stdout);
+    assert_eq!(lines[0]["kind"], "rejected");
+    assert_eq!(lines[0]["class"], "missing_key");
+}
