@@ -128,7 +128,14 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
-const SECTIONS: [&str; 6] = ["kafka", "schema_registry", "topics", "carriers", "log", "http"];
+const SECTIONS: [&str; 6] = [
+    "kafka",
+    "schema_registry",
+    "topics",
+    "carriers",
+    "log",
+    "http",
+];
 
 impl Config {
     /// Loads defaults, then `file` if given, then `UNITRACK__` environment variables, and
@@ -322,7 +329,10 @@ impl Config {
             }
         }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
-            problems.push(format!("http.listen `{}` must be an ip:port address", self.http.listen));
+            problems.push(format!(
+                "http.listen `{}` must be an ip:port address",
+                self.http.listen
+            ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             problems.push(format!("log.filter `{}`: {e}", self.log.filter));

@@ -18,16 +18,28 @@ fn unitrack() -> Command {
 #[test]
 fn check_config_accepts_the_defaults() {
     let output = unitrack().arg("check-config").output().expect("runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("configuration is valid"));
 }
 
 #[test]
 fn check_config_reports_every_problem_at_once_with_a_non_zero_exit() {
     let file = std::env::temp_dir().join(format!("{}.toml", support::unique("cfg")));
-    std::fs::write(&file, "[topics]\npartitions = 0\n[carriers]\nenabled = [\"pigeon\"]\n").expect("written");
+    std::fs::write(
+        &file,
+        "[topics]\npartitions = 0\n[carriers]\nenabled = [\"pigeon\"]\n",
+    )
+    .expect("written");
     let output = unitrack()
-        .args(["--config", file.to_str().unwrap_or_default(), "check-config"])
+        .args([
+            "--config",
+            file.to_str().unwrap_or_default(),
+            "check-config",
+        ])
         .env("UNITRACK__KAFKA__SECURITY_PROTOCOL", "carrier-pigeon")
         .output()
         .expect("runs");
@@ -41,7 +53,10 @@ fn check_config_reports_every_problem_at_once_with_a_non_zero_exit() {
 
 #[test]
 fn replay_rejects_an_unknown_carrier_as_a_usage_error() {
-    let output = unitrack().args(["replay", "--carrier", "pigeon"]).output().expect("runs");
+    let output = unitrack()
+        .args(["replay", "--carrier", "pigeon"])
+        .output()
+        .expect("runs");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown carrier `pigeon`"));
 }
@@ -75,7 +90,10 @@ fn run_checks_the_topics_and_exits_zero_on_sigterm() {
             Ok(line) => seen.push(line),
             Err(_) => {
                 let _ = child.kill();
-                panic!("unitrack did not report ready in time; its log:\n{}", seen.join("\n"));
+                panic!(
+                    "unitrack did not report ready in time; its log:\n{}",
+                    seen.join("\n")
+                );
             }
         }
     }
@@ -89,14 +107,20 @@ fn run_checks_the_topics_and_exits_zero_on_sigterm() {
         if let Some(exit) = child.try_wait().expect("waitable") {
             break exit;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "no exit after SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(exit.code(), Some(0));
 }
 
 fn fixture(carrier: &str, case: &str) -> String {
-    format!("{}/tests/fixtures/carriers/{carrier}/{case}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/tests/fixtures/carriers/{carrier}/{case}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
@@ -118,15 +142,27 @@ fn replay_prints_events_and_the_status_changes_of_the_fold_and_goes_on_after_poi
         ])
         .output()
         .expect("runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lines = json_lines(&output.stdout);
     let kinds: Vec<&str> = lines.iter().filter_map(|l| l["kind"].as_str()).collect();
     assert_eq!(kinds.first(), Some(&"rejected"));
     assert_eq!(lines[0]["class"], "syntax");
-    assert!(lines[0]["reason"].as_str().unwrap_or_default().contains("not parseable"));
+    assert!(
+        lines[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not parseable")
+    );
     assert_eq!(kinds.iter().filter(|k| **k == "event").count(), 4);
     // GLS lists newest first: the first event decides; the older ones change nothing.
-    let changes: Vec<&serde_json::Value> = lines.iter().filter(|l| l["kind"] == "status_changed").collect();
+    let changes: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["kind"] == "status_changed")
+        .collect();
     assert_eq!(changes.len(), 1, "{lines:#?}");
     let change = changes[0];
     assert_eq!(change["package"], "gls:42249028960");
@@ -140,7 +176,8 @@ fn replay_prints_events_and_the_status_changes_of_the_fold_and_goes_on_after_poi
 #[test]
 fn replay_reads_stdin_and_takes_the_record_key_for_bodies_without_a_number() {
     let body = std::fs::read(fixture("dpd", "local_time_12_hour_berlin.xml")).expect("fixture");
-    let key = std::fs::read_to_string(fixture("dpd", "local_time_12_hour_berlin.key")).expect("key");
+    let key =
+        std::fs::read_to_string(fixture("dpd", "local_time_12_hour_berlin.key")).expect("key");
     let mut child = unitrack()
         .args(["replay", "--carrier", "dpd", "--key", key.trim()])
         .stdin(Stdio::piped())
@@ -158,14 +195,25 @@ fn replay_reads_stdin_and_takes_the_record_key_for_bodies_without_a_number() {
     let events: Vec<&serde_json::Value> = lines.iter().filter(|l| l["kind"] == "event").collect();
     assert!(!events.is_empty(), "{lines:#?}");
     for event in events {
-        assert_eq!(event["event"]["package"]["tracking_number"], key.trim().to_uppercase());
+        assert_eq!(
+            event["event"]["package"]["tracking_number"],
+            key.trim().to_uppercase()
+        );
         assert_eq!(event["event"]["time"]["zone"], "Europe/Berlin");
     }
     let output = unitrack()
-        .args(["replay", "--carrier", "dpd", &fixture("dpd", "local_time_12_hour_berlin.xml")])
+        .args([
+            "replay",
+            "--carrier",
+            "dpd",
+            &fixture("dpd", "local_time_12_hour_berlin.xml"),
+        ])
         .output()
         .expect("runs");
-    assert!(output.status.success(), "a rejected record is output, not a usage error");
+    assert!(
+        output.status.success(),
+        "a rejected record is output, not a usage error"
+    );
     let lines = json_lines(&output.stdout);
     assert_eq!(lines[0]["kind"], "rejected");
     assert_eq!(lines[0]["class"], "missing_key");

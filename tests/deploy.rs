@@ -10,7 +10,8 @@ fn root() -> &'static Path {
 }
 
 fn compose() -> Value {
-    let text = std::fs::read_to_string(root().join("docker-compose.yml")).expect("docker-compose.yml exists");
+    let text = std::fs::read_to_string(root().join("docker-compose.yml"))
+        .expect("docker-compose.yml exists");
     serde_yaml::from_str(&text).expect("docker-compose.yml is YAML")
 }
 
@@ -43,7 +44,11 @@ fn port_of(address: &str) -> u16 {
     address
         .rsplit(':')
         .next()
-        .and_then(|port| port.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok())
+        .and_then(|port| {
+            port.trim_end_matches(|c: char| !c.is_ascii_digit())
+                .parse()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("no port in `{address}`"))
 }
 
@@ -55,11 +60,22 @@ fn defaults() -> Config {
 fn compose_has_kafka_a_registry_unitrack_and_prometheus() {
     let compose = compose();
     let kafka = service(&compose, "kafka");
-    assert!(kafka["image"].as_str().unwrap_or_default().starts_with("apache/kafka:"));
+    assert!(
+        kafka["image"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("apache/kafka:")
+    );
     let registry = service(&compose, "schema-registry");
     let image = registry["image"].as_str().unwrap_or_default();
-    assert!(image.starts_with("apicurio/") || image.starts_with("confluentinc/"), "{image}");
-    assert!(service(&compose, "unitrack").get("build").is_some(), "unitrack is built from the Dockerfile");
+    assert!(
+        image.starts_with("apicurio/") || image.starts_with("confluentinc/"),
+        "{image}"
+    );
+    assert!(
+        service(&compose, "unitrack").get("build").is_some(),
+        "unitrack is built from the Dockerfile"
+    );
     assert!(root().join("Dockerfile").exists());
     service(&compose, "prometheus");
 }
@@ -69,11 +85,28 @@ fn host_ports_match_the_default_configuration() {
     let compose = compose();
     let config = defaults();
     let kafka_port = port_of(&config.kafka.bootstrap_servers);
-    assert!(ports(service(&compose, "kafka")).iter().any(|(host, _)| *host == kafka_port));
-    let registry_port = port_of(config.schema_registry.url.trim_end_matches("/apis/ccompat/v7"));
-    assert!(ports(service(&compose, "schema-registry")).iter().any(|(host, _)| *host == registry_port));
+    assert!(
+        ports(service(&compose, "kafka"))
+            .iter()
+            .any(|(host, _)| *host == kafka_port)
+    );
+    let registry_port = port_of(
+        config
+            .schema_registry
+            .url
+            .trim_end_matches("/apis/ccompat/v7"),
+    );
+    assert!(
+        ports(service(&compose, "schema-registry"))
+            .iter()
+            .any(|(host, _)| *host == registry_port)
+    );
     let http_port = port_of(&config.http.listen);
-    assert!(ports(service(&compose, "unitrack")).iter().any(|(host, _)| *host == http_port));
+    assert!(
+        ports(service(&compose, "unitrack"))
+            .iter()
+            .any(|(host, _)| *host == http_port)
+    );
 }
 
 #[test]
@@ -87,31 +120,59 @@ fn unitrack_environment_is_valid_configuration_pointing_at_the_compose_services(
         .map(|(k, v)| {
             let value = match v {
                 Value::String(s) => s.clone(),
-                other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
+                other => serde_yaml::to_string(other)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
             };
             (k.as_str().unwrap_or_default().to_owned(), value)
         })
         .collect();
-    assert!(env.iter().all(|(k, _)| k.starts_with("UNITRACK__")), "{env:?}");
-    let config = Config::load_with_env(None, env).expect("compose environment is valid configuration");
+    assert!(
+        env.iter().all(|(k, _)| k.starts_with("UNITRACK__")),
+        "{env:?}"
+    );
+    let config =
+        Config::load_with_env(None, env).expect("compose environment is valid configuration");
 
-    let (kafka_host, kafka_port) = config.kafka.bootstrap_servers.split_once(':').expect("host:port");
+    let (kafka_host, kafka_port) = config
+        .kafka
+        .bootstrap_servers
+        .split_once(':')
+        .expect("host:port");
     assert_eq!(kafka_host, "kafka");
     let kafka = service(&compose, "kafka");
-    let listeners = kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"].as_str().unwrap_or_default();
-    assert!(listeners.contains(&format!("kafka:{kafka_port}")), "{listeners}");
+    let listeners = kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        listeners.contains(&format!("kafka:{kafka_port}")),
+        "{listeners}"
+    );
 
     let registry = config.schema_registry.url.trim_start_matches("http://");
     let (registry_host, rest) = registry.split_once(':').expect("host:port");
     assert_eq!(registry_host, "schema-registry");
     let registry_port = port_of(rest.split('/').next().unwrap_or_default());
-    assert!(ports(service(&compose, "schema-registry")).iter().any(|(_, inside)| *inside == registry_port));
+    assert!(
+        ports(service(&compose, "schema-registry"))
+            .iter()
+            .any(|(_, inside)| *inside == registry_port)
+    );
     assert!(config.schema_registry.url.ends_with("/apis/ccompat/v7"));
 
     let http_port = port_of(&config.http.listen);
-    assert!(ports(unitrack).iter().any(|(_, inside)| *inside == http_port));
-    let prometheus = std::fs::read_to_string(root().join("dev/prometheus.yml")).expect("prometheus config");
-    assert!(prometheus.contains(&format!("unitrack:{http_port}")), "Prometheus scrapes unitrack's port");
+    assert!(
+        ports(unitrack)
+            .iter()
+            .any(|(_, inside)| *inside == http_port)
+    );
+    let prometheus =
+        std::fs::read_to_string(root().join("dev/prometheus.yml")).expect("prometheus config");
+    assert!(
+        prometheus.contains(&format!("unitrack:{http_port}")),
+        "Prometheus scrapes unitrack's port"
+    );
 }
 
 #[test]
@@ -120,7 +181,10 @@ fn compose_creates_every_topic_unitrack_uses_with_the_configured_partitions() {
     let topics = serde_yaml::to_string(service(&compose, "topics")).expect("serialisable");
     let config = defaults();
     for (key, name) in config.topic_names() {
-        assert!(topics.contains(&name), "topic {key} `{name}` is not created by compose");
+        assert!(
+            topics.contains(&name),
+            "topic {key} `{name}` is not created by compose"
+        );
     }
     assert!(topics.contains(&format!("--partitions {}", config.topics.partitions)));
     assert!(topics.contains("cleanup.policy=compact"));

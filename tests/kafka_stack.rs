@@ -11,7 +11,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
-use schema_registry_converter::schema_registry_common::{SchemaType, SubjectNameStrategy, SuppliedSchema};
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
 use std::time::Duration;
 use support::{create_topics, http_get_json, stack, unique, unique_config};
 use unitrack::kafka::TopicError;
@@ -29,10 +31,15 @@ async fn produce_and_consume_on_a_unique_topic() {
         .set("enable.idempotence", "true")
         .create()
         .expect("producer");
-    let sent: Vec<String> = (0..5).map(|i| format!("payload-{i}-{}", unique("v"))).collect();
+    let sent: Vec<String> = (0..5)
+        .map(|i| format!("payload-{i}-{}", unique("v")))
+        .collect();
     for value in &sent {
         producer
-            .send(FutureRecord::to(&topic).key("dhl:ABC").payload(value), Timeout::After(WAIT))
+            .send(
+                FutureRecord::to(&topic).key("dhl:ABC").payload(value),
+                Timeout::After(WAIT),
+            )
             .await
             .expect("delivered");
     }
@@ -51,7 +58,9 @@ async fn produce_and_consume_on_a_unique_topic() {
             .expect("a record arrives in time")
             .expect("no consumer error");
         assert_eq!(message.key(), Some(&b"dhl:ABC"[..]));
-        received.push(String::from_utf8(message.payload().unwrap_or_default().to_vec()).expect("utf-8"));
+        received.push(
+            String::from_utf8(message.payload().unwrap_or_default().to_vec()).expect("utf-8"),
+        );
     }
     assert_eq!(received, sent);
 }
@@ -67,7 +76,11 @@ async fn avro_through_the_registry_uses_confluent_framing() {
     let strategy = SubjectNameStrategy::TopicNameStrategyWithSchema(
         topic.clone(),
         false,
-        SuppliedSchema::new(Some("unitrack.test.Probe".to_owned()), SchemaType::Avro, schema.to_owned()),
+        SuppliedSchema::new(
+            Some("unitrack.test.Probe".to_owned()),
+            SchemaType::Avro,
+            schema.to_owned(),
+        ),
     );
     #[derive(serde::Serialize)]
     struct Probe {
@@ -75,24 +88,45 @@ async fn avro_through_the_registry_uses_confluent_framing() {
         attempt: i32,
     }
     let bytes = encoder
-        .encode_struct(Probe { package: "dhl:ABC".to_owned(), attempt: 2 }, &strategy)
+        .encode_struct(
+            Probe {
+                package: "dhl:ABC".to_owned(),
+                attempt: 2,
+            },
+            &strategy,
+        )
         .await
         .expect("schema registered and record encoded");
 
     assert_eq!(bytes[0], 0, "magic byte");
     let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
     // The registry knows the id the framing names, under the topic's value subject.
-    let registered: serde_json::Value = http_get_json(&format!("{}/schemas/ids/{id}", stack.registry)).await;
-    assert!(registered["schema"].as_str().unwrap_or_default().contains("Probe"), "{registered}");
+    let registered: serde_json::Value =
+        http_get_json(&format!("{}/schemas/ids/{id}", stack.registry)).await;
+    assert!(
+        registered["schema"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Probe"),
+        "{registered}"
+    );
     let subjects: serde_json::Value = http_get_json(&format!("{}/subjects", stack.registry)).await;
     assert!(
-        subjects.as_array().is_some_and(|s| s.iter().any(|s| s == &serde_json::json!(format!("{topic}-value")))),
+        subjects.as_array().is_some_and(|s| s
+            .iter()
+            .any(|s| s == &serde_json::json!(format!("{topic}-value")))),
         "{subjects}"
     );
     // The datum after the 5-byte header is plain Avro binary: string "dhl:ABC", int 2.
-    assert_eq!(&bytes[5..], &[14, b'd', b'h', b'l', b':', b'A', b'B', b'C', 4]);
+    assert_eq!(
+        &bytes[5..],
+        &[14, b'd', b'h', b'l', b':', b'A', b'B', b'C', 4]
+    );
 
-    let decoded = AvroDecoder::new(settings).decode(Some(&bytes)).await.expect("decoded");
+    let decoded = AvroDecoder::new(settings)
+        .decode(Some(&bytes))
+        .await
+        .expect("decoded");
     assert_eq!(
         decoded.value,
         Value::Record(vec![
@@ -116,7 +150,9 @@ async fn run_creates_missing_topics_when_asked_and_stops_on_shutdown() {
     let counts = tokio::time::timeout(WAIT, async {
         loop {
             let check = checked.clone();
-            if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || unitrack::kafka::ensure_topics(&check)).await {
+            if let Ok(Ok(counts)) =
+                tokio::task::spawn_blocking(move || unitrack::kafka::ensure_topics(&check)).await
+            {
                 break counts;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -150,12 +186,24 @@ async fn run_refuses_missing_topics_by_name() {
 async fn run_refuses_events_and_changelog_with_different_partition_counts() {
     let stack = stack();
     let mut config = unique_config(&stack, false);
-    let names: Vec<String> = config.topic_names().into_iter().map(|(_, name)| name).collect();
+    let names: Vec<String> = config
+        .topic_names()
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect();
     let specs: Vec<(&str, i32, bool)> = names
         .iter()
         .map(|name| {
-            let partitions = if *name == config.topics.state_changelog { 2 } else { 3 };
-            (name.as_str(), partitions, *name == config.topics.state_changelog)
+            let partitions = if *name == config.topics.state_changelog {
+                2
+            } else {
+                3
+            };
+            (
+                name.as_str(),
+                partitions,
+                *name == config.topics.state_changelog,
+            )
         })
         .collect();
     create_topics(&stack.bootstrap, &specs).await;
@@ -167,6 +215,10 @@ async fn run_refuses_events_and_changelog_with_different_partition_counts() {
         .expect_err("partition counts differ");
     assert!(matches!(
         error,
-        TopicError::PartitionMismatch { events_partitions: 3, changelog_partitions: 2, .. }
+        TopicError::PartitionMismatch {
+            events_partitions: 3,
+            changelog_partitions: 2,
+            ..
+        }
     ));
 }

@@ -34,22 +34,33 @@ fn previous_version(path: &str, current: &str) -> Option<String> {
 #[test]
 fn every_schema_reads_data_written_with_its_previous_committed_version() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(git(&["rev-parse", "HEAD"]).is_some(), "the schema check needs the git history of the checkout");
+    assert!(
+        git(&["rev-parse", "HEAD"]).is_some(),
+        "the schema check needs the git history of the checkout"
+    );
     let mut checked = Vec::new();
     for entry in std::fs::read_dir(root.join("schemas")).expect("schemas/ exists") {
         let path = entry.expect("readable").path();
         if path.extension().and_then(|e| e.to_str()) != Some("avsc") {
             continue;
         }
-        let relative = path.strip_prefix(root).expect("inside the repo").to_string_lossy().into_owned();
+        let relative = path
+            .strip_prefix(root)
+            .expect("inside the repo")
+            .to_string_lossy()
+            .into_owned();
         let current_text = std::fs::read_to_string(&path).expect("readable");
-        let current = Schema::parse_str(&current_text).unwrap_or_else(|e| panic!("{relative}: {e}"));
+        let current =
+            Schema::parse_str(&current_text).unwrap_or_else(|e| panic!("{relative}: {e}"));
         let Some(previous_text) = previous_version(&relative, &current_text) else {
             continue;
         };
-        let previous = Schema::parse_str(&previous_text).unwrap_or_else(|e| panic!("previous {relative}: {e}"));
+        let previous = Schema::parse_str(&previous_text)
+            .unwrap_or_else(|e| panic!("previous {relative}: {e}"));
         if let Err(error) = SchemaCompatibility::can_read(&previous, &current) {
-            panic!("{relative} is not BACKWARD compatible with its previous committed version: {error}");
+            panic!(
+                "{relative} is not BACKWARD compatible with its previous committed version: {error}"
+            );
         }
         checked.push(relative);
     }

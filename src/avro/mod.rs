@@ -59,8 +59,14 @@ pub fn status_changed_schema() -> &'static Schema {
 }
 
 /// Writes `value` as a bare Avro datum of `schema`, appending to `out`.
-pub fn write_datum<T: Serialize>(schema: &Schema, value: &T, out: &mut Vec<u8>) -> Result<(), AvroError> {
-    let writer = GenericDatumWriter::builder(schema).validate(false).build()?;
+pub fn write_datum<T: Serialize>(
+    schema: &Schema,
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), AvroError> {
+    let writer = GenericDatumWriter::builder(schema)
+        .validate(false)
+        .build()?;
     writer.write_ser(out, value)?;
     Ok(())
 }
@@ -84,7 +90,11 @@ pub fn read_datum<T: DeserializeOwned>(
 }
 
 /// Confluent framing: magic byte 0 and the 4-byte big-endian schema id, then the datum.
-pub fn confluent_frame<T: Serialize>(schema_id: u32, schema: &Schema, value: &T) -> Result<Vec<u8>, AvroError> {
+pub fn confluent_frame<T: Serialize>(
+    schema_id: u32,
+    schema: &Schema,
+    value: &T,
+) -> Result<Vec<u8>, AvroError> {
     let mut out = Vec::with_capacity(256);
     out.push(0);
     out.extend_from_slice(&schema_id.to_be_bytes());

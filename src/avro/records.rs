@@ -179,7 +179,8 @@ fn local_from_millis(millis: i64) -> Option<NaiveDateTime> {
 }
 
 fn utc_from_millis(millis: i64, field: &str) -> Result<DateTime<Utc>, RecordError> {
-    DateTime::from_timestamp_millis(millis).ok_or_else(|| invalid(format!("{field} {millis} is out of range")))
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| invalid(format!("{field} {millis} is out of range")))
 }
 
 fn codes_record(codes: &[RawCode]) -> Vec<RawCodeRecord> {
@@ -293,10 +294,16 @@ impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
     type Error = RecordError;
 
     fn try_from(record: ShipmentEventRecord) -> Result<Self, Self::Error> {
-        let id = EventId::parse_hex(&record.event_id)
-            .ok_or_else(|| invalid(format!("event_id `{}` is not 32 hex digits", record.event_id)))?;
-        let tracking = TrackingNumber::parse(&record.tracking_number).map_err(|e| invalid(e.to_string()))?;
-        let package = PackageKey::new(&record.carrier, tracking).map_err(|e| invalid(e.to_string()))?;
+        let id = EventId::parse_hex(&record.event_id).ok_or_else(|| {
+            invalid(format!(
+                "event_id `{}` is not 32 hex digits",
+                record.event_id
+            ))
+        })?;
+        let tracking =
+            TrackingNumber::parse(&record.tracking_number).map_err(|e| invalid(e.to_string()))?;
+        let package =
+            PackageKey::new(&record.carrier, tracking).map_err(|e| invalid(e.to_string()))?;
         if package.to_string() != record.package_key {
             return Err(invalid(format!(
                 "package_key `{}` does not match carrier and tracking number",
@@ -307,14 +314,20 @@ impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
             EventSourceSymbol::Carrier => Source::Carrier,
             EventSourceSymbol::System => Source::System,
             EventSourceSymbol::Manual => Source::Manual {
-                command_id: record.command_id.ok_or_else(|| invalid("manual event without command_id"))?,
-                actor: record.actor.ok_or_else(|| invalid("manual event without actor"))?,
+                command_id: record
+                    .command_id
+                    .ok_or_else(|| invalid("manual event without command_id"))?,
+                actor: record
+                    .actor
+                    .ok_or_else(|| invalid("manual event without actor"))?,
                 reason: record.reason,
             },
         };
         let kind = match record.kind {
             EventKindSymbol::Status => {
-                let status = record.status.ok_or_else(|| invalid("status event without status"))?;
+                let status = record
+                    .status
+                    .ok_or_else(|| invalid("status event without status"))?;
                 let sub_status = record
                     .sub_status
                     .map(|sub| sub.parse::<SubCode>().map_err(|e| invalid(e.to_string())))
@@ -323,7 +336,10 @@ impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
                     .lock
                     .map(|lock| {
                         Ok::<_, RecordError>(Lock {
-                            until: lock.until.map(|ms| utc_from_millis(ms, "lock.until")).transpose()?,
+                            until: lock
+                                .until
+                                .map(|ms| utc_from_millis(ms, "lock.until"))
+                                .transpose()?,
                         })
                     })
                     .transpose()?;
@@ -341,7 +357,9 @@ impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
                 Some(status) => Correction::LatestWith(status),
             }),
             EventKindSymbol::Register => {
-                let linkage = record.linkage.ok_or_else(|| invalid("register event without linkage"))?;
+                let linkage = record
+                    .linkage
+                    .ok_or_else(|| invalid("register event without linkage"))?;
                 EventKind::Register(Linkage {
                     tenant: linkage.tenant,
                     order_id: linkage.order_id,

@@ -11,7 +11,11 @@ fn carrier_event() -> ShipmentEvent {
     let local = NaiveDate::from_ymd_opt(2016, 3, 17)
         .and_then(|d| d.and_hms_opt(11, 44, 0))
         .expect("valid");
-    let time = EventTime::in_zone(local, chrono_tz::Tz::Europe__Berlin, ZoneSource::CarrierDefault);
+    let time = EventTime::in_zone(
+        local,
+        chrono_tz::Tz::Europe__Berlin,
+        ZoneSource::CarrierDefault,
+    );
     let event = CarrierEvent::new(
         TrackingNumber::parse("00340434161094015902").expect("valid"),
         time,
@@ -41,7 +45,11 @@ fn command(kind: EventKind) -> ShipmentEvent {
             reason: Some("customer called".to_owned()),
         },
         kind,
-        time: EventTime::system(Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 0).single().expect("valid")),
+        time: EventTime::system(
+            Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 0)
+                .single()
+                .expect("valid"),
+        ),
         direction: None,
         codes: Vec::new(),
         text: None,
@@ -151,7 +159,10 @@ fn status_changed_round_trips_and_the_generic_reader_sees_the_schema_fields() {
         direction: Direction::Outbound,
     };
     let changed = StatusChanged::new(&event, &change, Some(&linkage));
-    let processed = Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 1).single().expect("valid");
+    let processed = Utc
+        .with_ymd_and_hms(2024, 5, 1, 8, 0, 1)
+        .single()
+        .expect("valid");
     let record = StatusChangedRecord::new(&changed, processed);
     let bytes = confluent_frame(7, status_changed_schema(), &record).expect("encodes");
     let (_, datum) = confluent_unframe(&bytes).expect("framed");
@@ -164,13 +175,44 @@ fn status_changed_round_trips_and_the_generic_reader_sees_the_schema_fields() {
         .build()
         .and_then(|generic| generic.read_value(&mut reader))
         .expect("generic");
-    let Value::Record(fields) = value else { panic!("a record") };
-    let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-    assert_eq!(get("status"), Some(Value::Enum(4, "DELIVERY_FAILED".to_owned())));
-    assert_eq!(get("previous_status"), Some(Value::Union(1, Box::new(Value::Enum(3, "OUT_FOR_DELIVERY".to_owned())))));
-    assert_eq!(get("sub_status"), Some(Value::Union(1, Box::new(Value::String("recipient_absent".to_owned())))));
-    assert_eq!(get("tenant"), Some(Value::Union(1, Box::new(Value::String("plenty-42".to_owned())))));
-    assert_eq!(get("occurred_at"), Some(Value::TimestampMillis(event.time.millis())));
+    let Value::Record(fields) = value else {
+        panic!("a record")
+    };
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        get("status"),
+        Some(Value::Enum(4, "DELIVERY_FAILED".to_owned()))
+    );
+    assert_eq!(
+        get("previous_status"),
+        Some(Value::Union(
+            1,
+            Box::new(Value::Enum(3, "OUT_FOR_DELIVERY".to_owned()))
+        ))
+    );
+    assert_eq!(
+        get("sub_status"),
+        Some(Value::Union(
+            1,
+            Box::new(Value::String("recipient_absent".to_owned()))
+        ))
+    );
+    assert_eq!(
+        get("tenant"),
+        Some(Value::Union(
+            1,
+            Box::new(Value::String("plenty-42".to_owned()))
+        ))
+    );
+    assert_eq!(
+        get("occurred_at"),
+        Some(Value::TimestampMillis(event.time.millis()))
+    );
     assert_eq!(get("seq"), Some(Value::Long(3)));
 }
 
@@ -179,7 +221,12 @@ fn a_datum_of_an_older_schema_is_read_with_the_defaults_of_the_new_one() {
     // An older writer schema without the optional fields added since.
     let mut older: serde_json::Value = serde_json::from_str(SHIPMENT_EVENT_AVSC).expect("JSON");
     if let Some(fields) = older["fields"].as_array_mut() {
-        fields.retain(|f| !matches!(f["name"].as_str(), Some("estimated_delivery" | "linkage" | "lock")));
+        fields.retain(|f| {
+            !matches!(
+                f["name"].as_str(),
+                Some("estimated_delivery" | "linkage" | "lock")
+            )
+        });
     }
     let older = Schema::parse_str(&older.to_string()).expect("older schema parses");
     let record = ShipmentEventRecord::from(&carrier_event());
@@ -193,7 +240,8 @@ fn a_datum_of_an_older_schema_is_read_with_the_defaults_of_the_new_one() {
         .build()
         .and_then(|writer| writer.write_value_to_vec(value))
         .expect("encodes");
-    let back: ShipmentEventRecord = read_datum(&older, shipment_event_schema(), &bytes).expect("resolves");
+    let back: ShipmentEventRecord =
+        read_datum(&older, shipment_event_schema(), &bytes).expect("resolves");
     assert_eq!(back.estimated_delivery, None);
     assert_eq!(back.tracking_number, record.tracking_number);
     assert_eq!(back.status, Some(Status::DeliveryFailed));
@@ -201,6 +249,12 @@ fn a_datum_of_an_older_schema_is_read_with_the_defaults_of_the_new_one() {
 
 #[test]
 fn framing_errors_are_precise() {
-    assert!(matches!(confluent_unframe(&[1, 0, 0]), Err(AvroError::Framing { .. })));
-    assert!(matches!(single_object_unframe(&[0xC3]), Err(AvroError::Framing { .. })));
+    assert!(matches!(
+        confluent_unframe(&[1, 0, 0]),
+        Err(AvroError::Framing { .. })
+    ));
+    assert!(matches!(
+        single_object_unframe(&[0xC3]),
+        Err(AvroError::Framing { .. })
+    ));
 }

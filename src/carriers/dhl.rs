@@ -1,9 +1,41 @@
-//! Placeholder for the `dhl` mapper (being written).
+//! DHL: Shipment Tracking – Unified (`GET https://api-eu.dhl.com/track/shipments`, the
+//! `dpdhl_tracking-unified-api` 1.x schema) and its push twin, Shipment Tracking – Unified –
+//! Push (v1.2.5), as in the reference §2.1: Karrio's `dhl_universal` sample response and the
+//! DHL support articles 47001197243 (status codes), 47001251141 (mixed `status`),
+//! 47001251142 and 47001251916 (`returnFlag`, with an example body).
+//!
+//! One body is `{"shipments": [...]}` (the response). The stored push documentation shows
+//! the subscription, not the pushed body; it says the push "unifies the sources" without a
+//! unified structure. So a body may also be one shipment object or a bare array of them.
+//! An RFC 7807 problem body (`{"status": 404, "title": ...}`) is poison with its detail.
+//!
+//! DHL has only five status codes (`pre-transit`, `transit`, `delivered`, `failure`,
+//! `unknown`), so the event text (`status`, `description`, `remark`; English or German) is
+//! classified by [`TEXT_RULES`] to find out-for-delivery, pickup points and the failure
+//! reason. Each code admits only some statuses from the text (a `pre-transit` text never
+//! makes a parcel delivered). `unknown` and unrecognised codes take a non-terminal status
+//! from the text when it names one, else they are [`Status::Unknown`].
+//!
+//! `returnFlag: true` marks a return to sender (not a customer return label): a `delivered`
+//! event is then `RETURNED_TO_SENDER.received`, and `transit`/`failure` events from the
+//! turn of the return on (the first `failure` or return text) are `RETURNING_TO_SENDER`.
+//! Without such a turn in the body, every `transit`/`failure` event is taken as returning.
+//!
+//! Event times mostly come without an offset (`2018-03-02T07:53:47`): they are read in the
+//! zone of the event's country, else of the destination, else of the origin
+//! ([`ZoneSource::Location`]), else in Europe/Berlin ([`ZoneSource::Assumed`]).
 
 use super::{Carrier, MapError, RawRecord};
-use crate::domain::CarrierEvent;
+use crate::domain::{
+    CarrierEvent, EventTime, Location, Status, SubCode, TimeError, TrackingNumber, ZoneSource,
+    parse_local_time, parse_offset_time, zone_of_country,
+};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use serde_json::Value;
 
-/// The `dhl` carrier.
+/// The `dhl` carrier: DHL Shipment Tracking – Unified responses and pushes.
 pub struct Dhl;
 
 impl Carrier for Dhl {
@@ -11,7 +43,901 @@ impl Carrier for Dhl {
         "dhl"
     }
 
-    fn map(&self, _raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
-        Err(MapError::Shape("mapper not written yet".to_owned()))
+    fn map(&self, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
+        let mut events = Vec::new();
+        for shipment in shipments(raw.text()?)? {
+            events.extend(shipment_events(&shipment, raw)?);
+        }
+        Ok(events)
+    }
+}
+
+/// One shipment as DHL sends it (only what the mapping reads).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Shipment {
+    id: Option<ShipmentId>,
+    return_flag: Option<bool>,
+    origin: Option<Place>,
+    destination: Option<Place>,
+    /// The latest event; used only when `events` is empty.
+    status: Option<Event>,
+    events: Option<Vec<Event>>,
+    estimated_time_of_delivery: Option<String>,
+}
+
+/// DHL sends the id as a string; Karrio's sample has a number.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ShipmentId {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Event {
+    timestamp: String,
+    location: Option<Place>,
+    status_code: Option<String>,
+    status: Option<String>,
+    description: Option<String>,
+    remark: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Place {
+    address: Option<Address>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Address {
+    country_code: Option<String>,
+    postal_code: Option<String>,
+    address_locality: Option<String>,
+}
+
+impl Place {
+    fn country(place: Option<&Place>) -> Option<&str> {
+        place?.address.as_ref()?.country_code.as_deref()
+    }
+}
+
+/// The shipments of a response body, a push body, or a bare shipment list.
+fn shipments(body: &str) -> Result<Vec<Shipment>, MapError> {
+    let value: Value = serde_json::from_str(body).map_err(|e| MapError::from_json(&e))?;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(mut object) => match object.remove("shipments") {
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(MapError::Shape("`shipments` is not an array".to_owned())),
+            None if object.get("status").is_some_and(Value::is_number) => {
+                return Err(problem(&object));
+            }
+            None if ["id", "status", "events"]
+                .iter()
+                .any(|field| object.contains_key(*field)) =>
+            {
+                vec![Value::Object(object)]
+            }
+            None => {
+                return Err(MapError::Shape(
+                    "object has none of `shipments`, `id`, `status`, `events`".to_owned(),
+                ));
+            }
+        },
+        _ => {
+            return Err(MapError::Shape(
+                "body is neither a shipment, a list of shipments nor {\"shipments\": [...]}"
+                    .to_owned(),
+            ));
+        }
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            serde_json::from_value(item)
+                .map_err(|e| MapError::Shape(format!("shipments[{i}]: {e}")))
+        })
+        .collect()
+}
+
+/// An RFC 7807 problem body, as DHL answers "no shipment found" and other errors.
+fn problem(object: &serde_json::Map<String, Value>) -> MapError {
+    let field = |name| match object.get(name) {
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    MapError::Shape(format!(
+        "DHL problem response {} {}: {}",
+        field("status"),
+        field("title"),
+        field("detail")
+    ))
+}
+
+/// The status code of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Code {
+    PreTransit,
+    Transit,
+    Delivered,
+    Failure,
+    /// `unknown`, an unrecognised code, or none.
+    Unknown,
+}
+
+impl Code {
+    fn parse(code: Option<&str>) -> Self {
+        let code = code.unwrap_or("").trim();
+        let is = |name: &str| code.eq_ignore_ascii_case(name);
+        if is("pre-transit") {
+            Code::PreTransit
+        } else if is("transit") {
+            Code::Transit
+        } else if is("delivered") {
+            Code::Delivered
+        } else if is("failure") {
+            Code::Failure
+        } else {
+            Code::Unknown
+        }
+    }
+
+    /// The statuses the event text may give under this code.
+    fn admits(self) -> &'static [Status] {
+        use Status::*;
+        match self {
+            Code::PreTransit => &[InfoReceived, Cancelled],
+            Code::Transit => &[
+                InTransit,
+                OutForDelivery,
+                AvailableForPickup,
+                DeliveryFailed,
+                Exception,
+                ReturningToSender,
+            ],
+            // A return text under `delivered` means back at the sender (see `decide`).
+            Code::Delivered => &[Delivered, AvailableForPickup, ReturningToSender],
+            Code::Failure => &[DeliveryFailed, Exception, ReturningToSender, Failed],
+            Code::Unknown => NON_TERMINAL,
+        }
+    }
+}
+
+/// The statuses a text alone may give: never a terminal one.
+pub(super) const NON_TERMINAL: &[Status] = &[
+    Status::InfoReceived,
+    Status::InTransit,
+    Status::OutForDelivery,
+    Status::AvailableForPickup,
+    Status::DeliveryFailed,
+    Status::Exception,
+    Status::ReturningToSender,
+];
+
+/// What one DHL event says, before `returnFlag` is applied.
+struct Reading<'a> {
+    event: &'a Event,
+    code: Code,
+    text: String,
+    time: EventTime,
+    status: Status,
+    sub: Option<SubCode>,
+}
+
+/// The unified events of one shipment.
+fn shipment_events(
+    shipment: &Shipment,
+    raw: &RawRecord<'_>,
+) -> Result<Vec<CarrierEvent>, MapError> {
+    let tracking = match &shipment.id {
+        Some(ShipmentId::Text(id)) => TrackingNumber::parse(id)?,
+        Some(ShipmentId::Number(id)) => TrackingNumber::parse(&id.to_string())?,
+        None => raw.key_tracking_number()?,
+    };
+    let events: Vec<&Event> = match &shipment.events {
+        Some(events) if !events.is_empty() => events.iter().collect(),
+        _ => shipment.status.iter().collect(),
+    };
+    let fallback_zone = Place::country(shipment.destination.as_ref())
+        .and_then(zone_of_country)
+        .or_else(|| Place::country(shipment.origin.as_ref()).and_then(zone_of_country));
+    let readings = events
+        .into_iter()
+        .map(|event| read(event, fallback_zone))
+        .collect::<Result<Vec<_>, MapError>>()?;
+
+    let return_flag = shipment.return_flag == Some(true);
+    let turn = readings
+        .iter()
+        .filter(|r| r.code == Code::Failure || r.status == Status::ReturningToSender)
+        .map(|r| r.time.millis())
+        .min();
+    let latest = readings.iter().map(|r| r.time.millis()).max();
+    let eta = shipment
+        .estimated_time_of_delivery
+        .as_deref()
+        .and_then(|at| estimated_delivery(at, fallback_zone));
+
+    Ok(readings
+        .into_iter()
+        .map(|r| {
+            let returning = return_flag && turn.is_none_or(|turn| r.time.millis() >= turn);
+            let (status, sub) = if returning {
+                returned(r.code, r.status, r.sub, &r.text)
+            } else {
+                (r.status, r.sub)
+            };
+            let is_latest = Some(r.time.millis()) == latest;
+            let mut event = CarrierEvent::new(tracking.clone(), r.time, status, sub);
+            if let Some(code) = &r.event.status_code {
+                event = event.code("statusCode", code.clone());
+            }
+            event
+                .text(
+                    r.event
+                        .description
+                        .clone()
+                        .or_else(|| r.event.status.clone()),
+                )
+                .location(location(r.event.location.as_ref()))
+                .estimated_delivery(eta.filter(|_| is_latest))
+        })
+        .collect())
+}
+
+/// Reads one event: its time and what its code and text say.
+fn read(event: &Event, fallback_zone: Option<Tz>) -> Result<Reading<'_>, MapError> {
+    let zone = Place::country(event.location.as_ref())
+        .and_then(zone_of_country)
+        .map(|zone| (zone, ZoneSource::Location))
+        .or(fallback_zone.map(|zone| (zone, ZoneSource::Location)))
+        .unwrap_or((Tz::Europe__Berlin, ZoneSource::Assumed));
+    let time = event_time(&event.timestamp, zone)?;
+    let code = Code::parse(event.status_code.as_deref());
+    let text = [&event.status, &event.description, &event.remark]
+        .into_iter()
+        .flatten()
+        .map(|part| part.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let (status, sub) = decide(code, &text);
+    Ok(Reading {
+        event,
+        code,
+        text,
+        time,
+        status,
+        sub,
+    })
+}
+
+/// Status and sub-code of an event from its code and its (lower-cased) text.
+fn decide(code: Code, text: &str) -> (Status, Option<SubCode>) {
+    match (code, classify_text(text, code.admits())) {
+        (Code::Delivered, Some((Status::ReturningToSender, _))) => {
+            (Status::ReturnedToSender, Some(SubCode::Received))
+        }
+        (_, Some(found)) => found,
+        (Code::PreTransit, None) => (Status::InfoReceived, None),
+        (Code::Transit, None) => (Status::InTransit, None),
+        (Code::Delivered, None) => (Status::Delivered, None),
+        (Code::Failure, None) => (Status::DeliveryFailed, None),
+        (Code::Unknown, None) => (Status::Unknown, None),
+    }
+}
+
+/// An event of a shipment flagged `returnFlag`, from the turn of the return on.
+fn returned(
+    code: Code,
+    status: Status,
+    sub: Option<SubCode>,
+    text: &str,
+) -> (Status, Option<SubCode>) {
+    let returning = Status::ReturningToSender;
+    match code {
+        Code::Delivered => (Status::ReturnedToSender, Some(SubCode::Received)),
+        Code::Transit | Code::Failure => (
+            returning,
+            sub.filter(|sub| returning.allows(*sub))
+                .or_else(|| sub_from_text(text, returning)),
+        ),
+        Code::PreTransit | Code::Unknown => (status, sub),
+    }
+}
+
+/// Reads a timestamp: with its offset when it has one, else in the given zone.
+fn event_time(value: &str, (zone, source): (Tz, ZoneSource)) -> Result<EventTime, MapError> {
+    if let Ok(at) = parse_offset_time(value) {
+        return Ok(EventTime::with_offset(at));
+    }
+    const EXPECTED: &str = "ISO-8601 date-time, with or without UTC offset";
+    let local = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ]
+    .iter()
+    .find_map(|format| parse_local_time(value, format, EXPECTED).ok())
+    .ok_or_else(|| TimeError {
+        value: value.to_owned(),
+        expected: EXPECTED,
+    })?;
+    Ok(EventTime::in_zone(local, zone, source))
+}
+
+/// The estimated delivery; an unreadable one is left out (it is no event time).
+fn estimated_delivery(value: &str, zone: Option<Tz>) -> Option<DateTime<Utc>> {
+    let zone = (zone.unwrap_or(Tz::Europe__Berlin), ZoneSource::Assumed);
+    event_time(value, zone).ok().map(|time| time.utc)
+}
+
+fn location(place: Option<&Place>) -> Location {
+    let address = place.and_then(|place| place.address.as_ref());
+    let part = |get: fn(&Address) -> &Option<String>| address.and_then(|a| get(a).clone());
+    Location {
+        city: part(|a| &a.address_locality),
+        postal_code: part(|a| &a.postal_code),
+        country: part(|a| &a.country_code),
+    }
+}
+
+/// DHL's event texts (English and German, lower-cased), most specific first. The first row
+/// whose status the status code admits decides the status; the sub-code is that row's, or
+/// else the first one of any matching row that the decided status allows (so "returned to
+/// sender, acceptance refused" is `RETURNING_TO_SENDER.refused`). Also used by
+/// `dhl_parcel_de` for events whose codes are not documented.
+#[rustfmt::skip]
+pub(super) const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
+    use Status::*;
+    use SubCode::*;
+    &[
+        // Returns to the sender (the reason, found further down, only adds the sub-code).
+        ("zurück an den absender", ReturningToSender, None),
+        ("zurück an absender", ReturningToSender, None),
+        ("an den absender zurück", ReturningToSender, None),
+        ("an den absender zugestellt", ReturningToSender, None),
+        ("rücksendung", ReturningToSender, None),
+        ("ruecksendung", ReturningToSender, None),
+        ("returned to sender", ReturningToSender, None),
+        ("returned to the sender", ReturningToSender, None),
+        ("return to sender", ReturningToSender, None),
+        ("return to shipper", ReturningToSender, None),
+        ("back to the sender", ReturningToSender, None),
+        // Not picked up from the sender, or not collected from a pickup point in time.
+        ("konnte nicht abgeholt", Exception, Some(PickupFailed)),
+        ("abholung nicht erfolgreich", Exception, Some(PickupFailed)),
+        ("could not be picked up", Exception, Some(PickupFailed)),
+        ("pickup unsuccessful", Exception, Some(PickupFailed)),
+        ("nicht abgeholt", Exception, Some(PickupMissed)),
+        ("nicht abgeholt", ReturningToSender, Some(NotCollected)),
+        ("lagerfrist", Exception, Some(PickupMissed)),
+        ("not collected", Exception, Some(PickupMissed)),
+        ("not collected", ReturningToSender, Some(NotCollected)),
+        ("storage period", Exception, Some(PickupMissed)),
+        // Customs refusals (before "verweigert" = refused by the recipient).
+        ("einfuhr verweigert", Exception, Some(CustomsRejected)),
+        ("zollabfertigung wurde abgelehnt", Exception, Some(CustomsRejected)),
+        ("clearance refused", Exception, Some(CustomsRejected)),
+        ("import refused", Exception, Some(CustomsRejected)),
+        // Definitive failures.
+        ("verloren gegangen", Failed, Some(Lost)),
+        ("has been lost", Failed, Some(Lost)),
+        ("vernichtet", Failed, Some(Destroyed)),
+        ("destroyed", Failed, Some(Destroyed)),
+        ("disposed", Failed, Some(Destroyed)),
+        ("beschlagnahmt", Failed, Some(Seized)),
+        ("confiscated", Failed, Some(Seized)),
+        ("seized", Failed, Some(Seized)),
+        // Redirected (before the address problems).
+        ("nachgesendet", InTransit, Some(Redirected)),
+        ("nachsendung", InTransit, Some(Redirected)),
+        ("umgeleitet", InTransit, Some(Redirected)),
+        ("andere adresse", InTransit, Some(Redirected)),
+        ("neue adresse", InTransit, Some(Redirected)),
+        ("new address", InTransit, Some(Redirected)),
+        ("another address", InTransit, Some(Redirected)),
+        ("redirect", InTransit, Some(Redirected)),
+        ("rerouted", InTransit, Some(Redirected)),
+        // Why a delivery attempt failed.
+        ("nicht angetroffen", DeliveryFailed, Some(RecipientAbsent)),
+        ("nicht anwesend", DeliveryFailed, Some(RecipientAbsent)),
+        ("nicht zu hause", DeliveryFailed, Some(RecipientAbsent)),
+        ("not at home", DeliveryFailed, Some(RecipientAbsent)),
+        ("not present", DeliveryFailed, Some(RecipientAbsent)),
+        ("verweigert", DeliveryFailed, Some(Refused)),
+        ("refused", DeliveryFailed, Some(Refused)),
+        ("verzogen", Exception, Some(RecipientMoved)),
+        ("verzogen", DeliveryFailed, Some(AddressIssue)),
+        ("has moved", Exception, Some(RecipientMoved)),
+        ("has moved", DeliveryFailed, Some(AddressIssue)),
+        ("adressfehler", DeliveryFailed, Some(AddressIssue)),
+        ("adresse fehlerhaft", DeliveryFailed, Some(AddressIssue)),
+        ("fehlerhafte adresse", DeliveryFailed, Some(AddressIssue)),
+        ("falsche adresse", DeliveryFailed, Some(AddressIssue)),
+        ("adresse unvollständig", DeliveryFailed, Some(AddressIssue)),
+        ("unvollständige adresse", DeliveryFailed, Some(AddressIssue)),
+        ("nicht zu ermitteln", DeliveryFailed, Some(AddressIssue)),
+        ("empfänger unbekannt", DeliveryFailed, Some(AddressIssue)),
+        ("address error", DeliveryFailed, Some(AddressIssue)),
+        ("incorrect address", DeliveryFailed, Some(AddressIssue)),
+        ("wrong address", DeliveryFailed, Some(AddressIssue)),
+        ("bad address", DeliveryFailed, Some(AddressIssue)),
+        ("incomplete address", DeliveryFailed, Some(AddressIssue)),
+        ("address is incomplete", DeliveryFailed, Some(AddressIssue)),
+        ("insufficient address", DeliveryFailed, Some(AddressIssue)),
+        ("unknown recipient", DeliveryFailed, Some(AddressIssue)),
+        ("altersprüfung", DeliveryFailed, Some(IdCheckFailed)),
+        ("identitätsprüfung", DeliveryFailed, Some(IdCheckFailed)),
+        ("age check", DeliveryFailed, Some(IdCheckFailed)),
+        ("identity check", DeliveryFailed, Some(IdCheckFailed)),
+        (" geschlossen", DeliveryFailed, Some(BusinessClosed)),
+        (" closed", DeliveryFailed, Some(BusinessClosed)),
+        ("zahlung erforderlich", DeliveryFailed, Some(PaymentRequired)),
+        ("zahlung ausstehend", DeliveryFailed, Some(PaymentRequired)),
+        ("payment required", DeliveryFailed, Some(PaymentRequired)),
+        ("awaiting payment", DeliveryFailed, Some(PaymentRequired)),
+        ("benachrichtigungskarte", DeliveryFailed, Some(NoticeLeft)),
+        ("notification card", DeliveryFailed, Some(NoticeLeft)),
+        ("unzustellbar", DeliveryFailed, None),
+        ("unzustellbar", ReturningToSender, Some(Undeliverable)),
+        ("undeliverable", DeliveryFailed, None),
+        ("undeliverable", ReturningToSender, Some(Undeliverable)),
+        // A failed attempt without a reason.
+        ("konnte nicht zugestellt", DeliveryFailed, None),
+        ("nicht zugestellt werden", DeliveryFailed, None),
+        ("zustellung nicht möglich", DeliveryFailed, None),
+        ("could not be delivered", DeliveryFailed, None),
+        ("not delivered", DeliveryFailed, None),
+        ("unsuccessful", DeliveryFailed, None),
+        // Problems on the way.
+        ("verzollt", InTransit, Some(CustomsReleased)),
+        ("zollfreigabe", InTransit, Some(CustomsReleased)),
+        ("clearance processing complete", InTransit, Some(CustomsReleased)),
+        ("released by customs", InTransit, Some(CustomsReleased)),
+        ("zoll", InTransit, Some(CustomsProcessing)),
+        ("zoll", Exception, Some(CustomsHold)),
+        ("customs", InTransit, Some(CustomsProcessing)),
+        ("customs", Exception, Some(CustomsHold)),
+        ("clearance", InTransit, Some(CustomsProcessing)),
+        ("clearance", Exception, Some(CustomsHold)),
+        ("beschädig", Exception, Some(Damaged)),
+        ("damage", Exception, Some(Damaged)),
+        ("nachforschung", Exception, Some(Investigation)),
+        ("investigation", Exception, Some(Investigation)),
+        ("unwetter", Exception, Some(Weather)),
+        ("witterung", Exception, Some(Weather)),
+        ("weather", Exception, Some(Weather)),
+        ("höhere gewalt", Exception, Some(ForceMajeure)),
+        ("force majeure", Exception, Some(ForceMajeure)),
+        ("streik", Exception, Some(ForceMajeure)),
+        ("strike", Exception, Some(ForceMajeure)),
+        ("verzöger", Exception, Some(Delayed)),
+        ("verspät", Exception, Some(Delayed)),
+        ("delay", Exception, Some(Delayed)),
+        ("on hold", Exception, Some(Held)),
+        // Out for delivery.
+        ("zustellfahrzeug", OutForDelivery, Some(OnVehicle)),
+        ("in zustellung", OutForDelivery, Some(OnVehicle)),
+        ("delivery vehicle", OutForDelivery, Some(OnVehicle)),
+        ("out for delivery", OutForDelivery, Some(OnVehicle)),
+        ("with courier for delivery", OutForDelivery, Some(OnVehicle)),
+        // Waiting at a pickup point (the place, found further down, adds the sub-code).
+        ("zur abholung bereit", AvailableForPickup, None),
+        ("bereit zur abholung", AvailableForPickup, None),
+        ("abholbereit", AvailableForPickup, None),
+        ("ready for pick-up", AvailableForPickup, None),
+        ("ready for pickup", AvailableForPickup, None),
+        ("ready for collection", AvailableForPickup, None),
+        ("available for pickup", AvailableForPickup, None),
+        // How it was delivered (admitted under `delivered` only).
+        ("nachbar", Delivered, Some(Neighbour)),
+        ("neighbo", Delivered, Some(Neighbour)),
+        ("ablageort", Delivered, Some(SafePlace)),
+        ("wunschort", Delivered, Some(SafePlace)),
+        ("briefkasten", Delivered, Some(SafePlace)),
+        ("safe place", Delivered, Some(SafePlace)),
+        ("preferred location", Delivered, Some(SafePlace)),
+        ("mailbox", Delivered, Some(SafePlace)),
+        ("letterbox", Delivered, Some(SafePlace)),
+        ("andere anwesende person", Delivered, Some(Agent)),
+        ("bevollmächtigt", Delivered, Some(Agent)),
+        ("different person", Delivered, Some(Agent)),
+        ("other person", Delivered, Some(Agent)),
+        ("abgeholt", Delivered, Some(CollectedAtPickupPoint)),
+        ("picked up", Delivered, Some(CollectedAtPickupPoint)),
+        ("collected", Delivered, Some(CollectedAtPickupPoint)),
+        ("packstation", Delivered, Some(CollectedAtPickupPoint)),
+        ("filiale", Delivered, Some(CollectedAtPickupPoint)),
+        ("paketshop", Delivered, Some(CollectedAtPickupPoint)),
+        ("retail outlet", Delivered, Some(CollectedAtPickupPoint)),
+        ("parcel shop", Delivered, Some(CollectedAtPickupPoint)),
+        ("persönlich", Delivered, Some(Recipient)),
+        ("an den empfänger", Delivered, Some(Recipient)),
+        ("in person", Delivered, Some(Recipient)),
+        ("to the recipient", Delivered, Some(Recipient)),
+        ("signed", Delivered, Some(Signed)),
+        // Before the first scan.
+        ("elektronisch", InfoReceived, Some(LabelCreated)),
+        ("angekündigt", InfoReceived, Some(LabelCreated)),
+        ("electronically", InfoReceived, Some(LabelCreated)),
+        ("announced", InfoReceived, Some(LabelCreated)),
+        ("abholauftrag", InfoReceived, Some(PickupScheduled)),
+        ("pickup request", InfoReceived, Some(PickupScheduled)),
+        ("storniert", Cancelled, Some(ByShipper)),
+        ("cancelled", Cancelled, Some(ByShipper)),
+        ("canceled", Cancelled, Some(ByShipper)),
+        // Through the network.
+        ("eingeliefert", InTransit, Some(DroppedOff)),
+        ("einlieferung", InTransit, Some(DroppedOff)),
+        ("posted by the sender", InTransit, Some(DroppedOff)),
+        ("dropped off", InTransit, Some(DroppedOff)),
+        ("abgeholt", InTransit, Some(PickedUp)),
+        ("picked up", InTransit, Some(PickedUp)),
+        ("ziel-paketzentrum", InTransit, Some(AtDestinationDepot)),
+        ("zustellbasis", InTransit, Some(AtDestinationDepot)),
+        ("destination parcel cent", InTransit, Some(AtDestinationDepot)),
+        ("delivery facility", InTransit, Some(AtDestinationDepot)),
+        ("delivery depot", InTransit, Some(AtDestinationDepot)),
+        ("zielland", InTransit, Some(International)),
+        ("ausland", InTransit, Some(International)),
+        ("destination country", InTransit, Some(International)),
+        ("partner", InTransit, Some(Transferred)),
+        ("paketzentrum", InTransit, Some(Processing)),
+        ("parcel cent", InTransit, Some(Processing)),
+        ("bearbeitet", InTransit, Some(Processing)),
+        ("processed", InTransit, Some(Processing)),
+        ("weitertransport", InTransit, Some(Processing)),
+        ("onward transport", InTransit, Some(Processing)),
+        ("sort facility", InTransit, Some(Processing)),
+        ("departed", InTransit, Some(Processing)),
+        ("arrived", InTransit, Some(Processing)),
+        ("in transit", InTransit, Some(Processing)),
+        // Pickup points named without "ready for pickup".
+        ("packstation", AvailableForPickup, Some(Locker)),
+        ("locker", AvailableForPickup, Some(Locker)),
+        ("filiale", AvailableForPickup, Some(PostOffice)),
+        ("retail outlet", AvailableForPickup, Some(PostOffice)),
+        ("post office", AvailableForPickup, Some(PostOffice)),
+        ("paketshop", AvailableForPickup, Some(ParcelShop)),
+        ("parcel shop", AvailableForPickup, Some(ParcelShop)),
+        ("parcelshop", AvailableForPickup, Some(ParcelShop)),
+        ("service point", AvailableForPickup, Some(ParcelShop)),
+    ]
+};
+
+/// Classifies a lower-cased text with [`TEXT_RULES`], among the `admitted` statuses.
+pub(super) fn classify_text(text: &str, admitted: &[Status]) -> Option<(Status, Option<SubCode>)> {
+    let (_, status, sub) = TEXT_RULES
+        .iter()
+        .find(|(needle, status, _)| admitted.contains(status) && text.contains(needle))?;
+    Some((*status, sub.or_else(|| sub_from_text(text, *status))))
+}
+
+/// The first sub-code of a matching [`TEXT_RULES`] row that `status` allows.
+pub(super) fn sub_from_text(text: &str, status: Status) -> Option<SubCode> {
+    TEXT_RULES
+        .iter()
+        .filter(|(needle, ..)| text.contains(needle))
+        .find_map(|(_, _, sub)| sub.filter(|sub| status.allows(*sub)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide_text(code: &str, text: &str) -> (Status, Option<SubCode>) {
+        decide(Code::parse(Some(code)), &text.to_lowercase())
+    }
+
+    fn map(body: &str) -> Vec<CarrierEvent> {
+        let raw = RawRecord {
+            payload: body.as_bytes(),
+            ..RawRecord::default()
+        };
+        Dhl.map(&raw).expect("maps")
+    }
+
+    #[test]
+    fn transit_text_finds_out_for_delivery_in_both_languages() {
+        let want = (Status::OutForDelivery, Some(SubCode::OnVehicle));
+        assert_eq!(
+            decide_text(
+                "transit",
+                "The shipment has been loaded onto the delivery vehicle"
+            ),
+            want
+        );
+        assert_eq!(
+            decide_text(
+                "transit",
+                "Die Sendung wurde in das Zustellfahrzeug geladen."
+            ),
+            want
+        );
+        assert_eq!(
+            decide_text("transit", "Die Sendung ist in Zustellung."),
+            want
+        );
+    }
+
+    #[test]
+    fn ready_for_pickup_takes_its_place_from_the_text() {
+        assert_eq!(
+            decide_text(
+                "transit",
+                "Die Sendung liegt in der PACKSTATION 157 in 53113 Bonn zur Abholung bereit."
+            ),
+            (Status::AvailableForPickup, Some(SubCode::Locker))
+        );
+        assert_eq!(
+            decide_text(
+                "transit",
+                "The shipment is ready for pick-up at the retail outlet."
+            ),
+            (Status::AvailableForPickup, Some(SubCode::PostOffice))
+        );
+        assert_eq!(
+            decide_text("transit", "Die Sendung ist abholbereit."),
+            (Status::AvailableForPickup, None)
+        );
+    }
+
+    #[test]
+    fn failure_reasons_are_read_in_english_and_german() {
+        let cases = [
+            (
+                "Der Empfänger wurde nicht angetroffen.",
+                SubCode::RecipientAbsent,
+            ),
+            ("The recipient was not present.", SubCode::RecipientAbsent),
+            (
+                "Die Annahme der Sendung wurde verweigert.",
+                SubCode::Refused,
+            ),
+            (
+                "The recipient refused to accept the shipment.",
+                SubCode::Refused,
+            ),
+            (
+                "Adressfehler: Empfänger nicht zu ermitteln.",
+                SubCode::AddressIssue,
+            ),
+            ("The address is incomplete.", SubCode::AddressIssue),
+        ];
+        for (text, sub) in cases {
+            assert_eq!(
+                decide_text("failure", text),
+                (Status::DeliveryFailed, Some(sub)),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            decide_text("failure", "Die Sendung konnte nicht zugestellt werden."),
+            (Status::DeliveryFailed, None)
+        );
+    }
+
+    #[test]
+    fn not_picked_up_from_the_sender_is_not_a_missed_collection() {
+        assert_eq!(
+            decide_text("failure", "Die Sendung konnte nicht abgeholt werden."),
+            (Status::Exception, Some(SubCode::PickupFailed))
+        );
+        assert_eq!(
+            decide_text("failure", "Die Sendung wurde vom Empfänger nicht abgeholt."),
+            (Status::Exception, Some(SubCode::PickupMissed))
+        );
+    }
+
+    #[test]
+    fn return_texts_take_the_reason_as_sub_code() {
+        assert_eq!(
+            decide_text(
+                "transit",
+                "Die Annahme wurde verweigert. Die Sendung wird an den Absender zurückgesandt."
+            ),
+            (Status::ReturningToSender, Some(SubCode::Refused))
+        );
+        assert_eq!(
+            decide_text(
+                "failure",
+                "Die Sendung wurde innerhalb der Lagerfrist nicht abgeholt. Rücksendung an den Absender."
+            ),
+            (Status::ReturningToSender, Some(SubCode::NotCollected))
+        );
+        assert_eq!(
+            decide_text(
+                "failure",
+                "The shipment was not collected within the storage period."
+            ),
+            (Status::Exception, Some(SubCode::PickupMissed))
+        );
+    }
+
+    #[test]
+    fn delivered_with_a_return_text_is_back_at_the_sender() {
+        assert_eq!(
+            decide_text(
+                "delivered",
+                "Die Rücksendung wurde an den Absender zugestellt."
+            ),
+            (Status::ReturnedToSender, Some(SubCode::Received))
+        );
+    }
+
+    #[test]
+    fn delivered_sub_codes_come_from_the_text() {
+        assert_eq!(
+            decide_text(
+                "delivered",
+                "Die Sendung wurde an einen Nachbarn zugestellt."
+            ),
+            (Status::Delivered, Some(SubCode::Neighbour))
+        );
+        assert_eq!(
+            decide_text(
+                "delivered",
+                "Die Sendung wurde aus der PACKSTATION abgeholt."
+            ),
+            (Status::Delivered, Some(SubCode::CollectedAtPickupPoint))
+        );
+        assert_eq!(
+            decide_text("delivered", "The shipment has been successfully delivered"),
+            (Status::Delivered, None)
+        );
+    }
+
+    #[test]
+    fn a_code_limits_what_its_text_may_say() {
+        // Karrio's sample: `pre-transit` with the word "DELIVERED" in its status.
+        assert_eq!(
+            decide_text("pre-transit", "DELIVERED | JESSICA"),
+            (Status::InfoReceived, None)
+        );
+        // `transit` never becomes delivered from its text, `unknown` never terminal.
+        assert_eq!(
+            decide_text("transit", "Die Sendung wurde beim Nachbarn abgegeben."),
+            (Status::InTransit, None)
+        );
+        assert_eq!(
+            decide_text("unknown", "The shipment has been successfully delivered"),
+            (Status::Unknown, None)
+        );
+    }
+
+    #[test]
+    fn unknown_and_unrecognised_codes_use_the_text_or_stay_unknown() {
+        assert_eq!(
+            decide_text("unknown", "Shipment is out with courier for delivery"),
+            (Status::OutForDelivery, Some(SubCode::OnVehicle))
+        );
+        assert_eq!(
+            decide_text("out-for-delivery", "Status 4711"),
+            (Status::Unknown, None)
+        );
+        assert_eq!(decide_text("", "JESSICA"), (Status::Unknown, None));
+    }
+
+    #[test]
+    fn failure_without_a_reason_is_a_failed_attempt_and_customs_an_exception() {
+        assert_eq!(
+            decide_text("failure", "Unerwartetes Ereignis"),
+            (Status::DeliveryFailed, None)
+        );
+        assert_eq!(
+            decide_text("failure", "The shipment is being held by customs."),
+            (Status::Exception, Some(SubCode::CustomsHold))
+        );
+        assert_eq!(
+            decide_text("transit", "Customs clearance status updated."),
+            (Status::InTransit, Some(SubCode::CustomsProcessing))
+        );
+    }
+
+    #[test]
+    fn return_flag_applies_from_the_turn_of_the_return() {
+        let body = r#"{"shipments":[{"id":"00340434292135100124","returnFlag":true,
+            "destination":{"address":{"countryCode":"DE"}},
+            "events":[
+              {"timestamp":"2023-10-26T12:08:00","statusCode":"delivered","status":"The shipment has been successfully delivered"},
+              {"timestamp":"2023-10-24T09:00:00","statusCode":"transit","status":"The shipment has been processed in the parcel center"},
+              {"timestamp":"2023-10-23T10:00:00","statusCode":"failure","status":"The recipient refused to accept the shipment"},
+              {"timestamp":"2023-10-22T07:00:00","statusCode":"transit","status":"The shipment has been loaded onto the delivery vehicle"}
+            ]}]}"#;
+        let statuses: Vec<_> = map(body).iter().map(|e| (e.status, e.sub_status)).collect();
+        assert_eq!(
+            statuses,
+            [
+                (Status::ReturnedToSender, Some(SubCode::Received)),
+                (Status::ReturningToSender, None),
+                (Status::ReturningToSender, Some(SubCode::Refused)),
+                (Status::OutForDelivery, Some(SubCode::OnVehicle)),
+            ]
+        );
+    }
+
+    #[test]
+    fn return_flag_without_a_turn_makes_every_transit_event_returning() {
+        let body = r#"{"id":"JJD0001","returnFlag":true,
+            "status":{"timestamp":"2024-05-02T10:00:00+02:00","statusCode":"transit","status":"In transit"}}"#;
+        let events = map(body);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].status, Status::ReturningToSender);
+    }
+
+    #[test]
+    fn local_times_take_the_zone_of_the_event_country_then_of_the_destination() {
+        let body = r#"{"shipments":[{"id":"1","destination":{"address":{"countryCode":"GB"}},
+            "events":[
+              {"timestamp":"2024-07-01T10:00:00","statusCode":"transit","location":{"address":{"countryCode":"NL"}}},
+              {"timestamp":"2024-07-01T09:00:00","statusCode":"transit","location":{"address":{"countryCode":"US"}}},
+              {"timestamp":"2024-07-01T08:00:00+02:00","statusCode":"transit"}
+            ]}]}"#;
+        let events = map(body);
+        let zones: Vec<_> = events
+            .iter()
+            .map(|e| (e.time.zone.as_deref(), e.time.zone_source))
+            .collect();
+        assert_eq!(
+            zones,
+            [
+                (Some("Europe/Amsterdam"), ZoneSource::Location),
+                (Some("Europe/London"), ZoneSource::Location),
+                (Some("+02:00"), ZoneSource::PayloadOffset),
+            ]
+        );
+        assert_eq!(events[0].time.utc.to_rfc3339(), "2024-07-01T08:00:00+00:00");
+    }
+
+    #[test]
+    fn without_any_country_berlin_is_assumed() {
+        let body =
+            r#"{"id":"1","events":[{"timestamp":"2024-01-15T10:00:00","statusCode":"transit"}]}"#;
+        let time = &map(body)[0].time;
+        assert_eq!(time.zone_source, ZoneSource::Assumed);
+        assert_eq!(time.utc.to_rfc3339(), "2024-01-15T09:00:00+00:00");
+    }
+
+    #[test]
+    fn the_status_object_is_used_only_when_there_are_no_events() {
+        let body = r#"{"shipments":[{"id":"1",
+            "status":{"timestamp":"2018-03-02T07:53:47Z","statusCode":"transit"},
+            "events":[{"timestamp":"2018-03-02T07:53:47","statusCode":"transit"}]}]}"#;
+        assert_eq!(map(body).len(), 1);
+    }
+
+    #[test]
+    fn a_problem_body_is_poison_with_its_detail() {
+        let raw = RawRecord {
+            payload: br#"{"title":"No result found","detail":"No shipment with given tracking number found.","status":404}"#,
+            ..RawRecord::default()
+        };
+        let error = Dhl.map(&raw).expect_err("poison");
+        assert_eq!(error.class(), "shape");
+        assert!(error.to_string().contains("404"), "{error}");
+    }
+
+    #[test]
+    fn an_object_that_is_no_shipment_is_poison() {
+        let raw = RawRecord {
+            payload: br#"{"hello":"world"}"#,
+            ..RawRecord::default()
+        };
+        assert_eq!(Dhl.map(&raw).map_err(|e| e.class()), Err("shape"));
+    }
+
+    #[test]
+    fn every_rule_needle_is_lower_case() {
+        for (needle, status, sub) in TEXT_RULES {
+            assert_eq!(*needle, needle.to_lowercase());
+            if let Some(sub) = sub {
+                assert!(status.allows(*sub), "{needle}: {status}.{sub}");
+            }
+        }
     }
 }

@@ -53,17 +53,30 @@ fn http_get_blocking(url: &str) -> Result<(), String> {
     let rest = url.strip_prefix("http://").ok_or("not an http URL")?;
     let (host, path) = rest.split_once('/').ok_or("URL without a path")?;
     let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    write!(stream, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).map_err(|e| e.to_string())?;
-    if head.starts_with(b"HTTP/1.1 200") { Ok(()) } else { Err(String::from_utf8_lossy(&head).into_owned()) }
+    if head.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&head).into_owned())
+    }
 }
 
 /// A name no other test (or earlier run) uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
     format!(
         "{prefix}-{}-{nanos}-{}",
         std::process::id(),
@@ -81,7 +94,11 @@ pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32, bool)]) {
         .iter()
         .map(|(name, partitions, compacted)| {
             let topic = NewTopic::new(name, *partitions, TopicReplication::Fixed(1));
-            if *compacted { topic.set("cleanup.policy", "compact") } else { topic }
+            if *compacted {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
         })
         .collect();
     for result in admin
@@ -97,16 +114,25 @@ pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32, bool)]) {
 pub fn unique_config(stack: &Stack, create_topics: bool) -> Config {
     let id = unique("t");
     let env = [
-        ("UNITRACK__KAFKA__BOOTSTRAP_SERVERS", stack.bootstrap.clone()),
+        (
+            "UNITRACK__KAFKA__BOOTSTRAP_SERVERS",
+            stack.bootstrap.clone(),
+        ),
         ("UNITRACK__KAFKA__GROUP_ID", format!("group-{id}")),
         ("UNITRACK__SCHEMA_REGISTRY__URL", stack.registry.clone()),
         ("UNITRACK__TOPICS__RAW_PREFIX", format!("{id}.raw.")),
         ("UNITRACK__TOPICS__COMMANDS", format!("{id}.commands")),
-        ("UNITRACK__TOPICS__COMMAND_OUTCOMES", format!("{id}.outcomes")),
+        (
+            "UNITRACK__TOPICS__COMMAND_OUTCOMES",
+            format!("{id}.outcomes"),
+        ),
         ("UNITRACK__TOPICS__EVENTS", format!("{id}.events")),
         ("UNITRACK__TOPICS__STATUS_CHANGED", format!("{id}.changed")),
         ("UNITRACK__TOPICS__DLQ", format!("{id}.dlq")),
-        ("UNITRACK__TOPICS__STATE_CHANGELOG", format!("{id}.changelog")),
+        (
+            "UNITRACK__TOPICS__STATE_CHANGELOG",
+            format!("{id}.changelog"),
+        ),
         ("UNITRACK__TOPICS__PARTITIONS", "3".to_owned()),
         ("UNITRACK__TOPICS__CREATE_TOPICS", create_topics.to_string()),
     ];
@@ -118,18 +144,33 @@ pub fn unique_config(stack: &Stack, create_topics: bool) -> Config {
 pub fn config_env(config: &Config) -> Vec<(String, String)> {
     let t = &config.topics;
     [
-        ("UNITRACK__KAFKA__BOOTSTRAP_SERVERS", config.kafka.bootstrap_servers.clone()),
+        (
+            "UNITRACK__KAFKA__BOOTSTRAP_SERVERS",
+            config.kafka.bootstrap_servers.clone(),
+        ),
         ("UNITRACK__KAFKA__GROUP_ID", config.kafka.group_id.clone()),
-        ("UNITRACK__SCHEMA_REGISTRY__URL", config.schema_registry.url.clone()),
+        (
+            "UNITRACK__SCHEMA_REGISTRY__URL",
+            config.schema_registry.url.clone(),
+        ),
         ("UNITRACK__TOPICS__RAW_PREFIX", t.raw_prefix.clone()),
         ("UNITRACK__TOPICS__COMMANDS", t.commands.clone()),
-        ("UNITRACK__TOPICS__COMMAND_OUTCOMES", t.command_outcomes.clone()),
+        (
+            "UNITRACK__TOPICS__COMMAND_OUTCOMES",
+            t.command_outcomes.clone(),
+        ),
         ("UNITRACK__TOPICS__EVENTS", t.events.clone()),
         ("UNITRACK__TOPICS__STATUS_CHANGED", t.status_changed.clone()),
         ("UNITRACK__TOPICS__DLQ", t.dlq.clone()),
-        ("UNITRACK__TOPICS__STATE_CHANGELOG", t.state_changelog.clone()),
+        (
+            "UNITRACK__TOPICS__STATE_CHANGELOG",
+            t.state_changelog.clone(),
+        ),
         ("UNITRACK__TOPICS__PARTITIONS", t.partitions.to_string()),
-        ("UNITRACK__TOPICS__CREATE_TOPICS", t.create_topics.to_string()),
+        (
+            "UNITRACK__TOPICS__CREATE_TOPICS",
+            t.create_topics.to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -142,15 +183,28 @@ pub async fn http_get_json(url: &str) -> serde_json::Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest.split_once('/').expect("URL with a path");
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("registry reachable");
-    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("request sent");
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("registry reachable");
+    let request = format!(
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.expect("response read");
+    stream
+        .read_to_end(&mut response)
+        .await
+        .expect("response read");
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -171,4 +225,3 @@ fn dechunk(body: &str) -> String {
     }
     out
 }
-

@@ -214,7 +214,13 @@ fn a_terminal_status_without_sub_code_is_refined_in_any_order() {
     let detailed = carrier(10, Status::Delivered, Some(SubCode::CollectedAtPickupPoint));
     for events in [[plain.clone(), detailed.clone()], [detailed, plain]] {
         let state = fold_all(&events);
-        assert_eq!(pair(&state), (Some(Status::Delivered), Some(SubCode::CollectedAtPickupPoint)));
+        assert_eq!(
+            pair(&state),
+            (
+                Some(Status::Delivered),
+                Some(SubCode::CollectedAtPickupPoint)
+            )
+        );
     }
 }
 
@@ -285,7 +291,8 @@ fn unknown_never_changes_the_status() {
 #[test]
 fn info_events_never_change_the_status() {
     let mut state = fold_all(&[carrier(0, Status::InTransit, None)]);
-    let event = CarrierEvent::info(TrackingNumber::parse("PKG1").expect("valid"), at(5)).code("code", "9040");
+    let event = CarrierEvent::info(TrackingNumber::parse("PKG1").expect("valid"), at(5))
+        .code("code", "9040");
     let info = ShipmentEvent::from_carrier("hermes", event).expect("valid");
     assert_eq!(info.kind, EventKind::Info);
     assert_eq!(state.apply(&info), Outcome::Unchanged);
