@@ -1,13 +1,17 @@
-//! Wires unitrack together for `unitrack run`.
-//!
-//! For now `run` connects to Kafka, checks the topics (or creates them with
-//! `topics.create_topics`) and then waits for shutdown; the stream processor itself
-//! arrives with the pipeline.
+//! Wires unitrack together for `unitrack run`: checks the topics, registers the schemas,
+//! and runs the normalise and fold stages (each on its own thread) until shutdown.
 
 use crate::config::Config;
+use crate::kafka::codec::{Codec, CodecError};
+use crate::kafka::engine::{StageError, StageSpec, run_stage};
+use crate::kafka::fold::Fold;
+use crate::kafka::normalise::Normalise;
 use crate::kafka::{TopicError, ensure_topics};
 use std::future::Future;
-use tracing::info;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::task::JoinSet;
+use tracing::{error, info};
 
 /// Why `run` stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -15,12 +19,34 @@ pub enum AppError {
     /// Topics are missing, unreachable or inconsistent.
     #[error(transparent)]
     Topics(#[from] TopicError),
-    /// A blocking start-up task panicked or was cancelled.
-    #[error("start-up task failed: {0}")]
+    /// The schema registry refused the schemas.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// A stage stopped on a fatal error (e.g. fenced by a newer instance).
+    #[error("stage {stage} stopped: {error}")]
+    Stage {
+        /// The stage.
+        stage: &'static str,
+        /// Why.
+        error: StageError,
+    },
+    /// A start-up or stage task panicked or was cancelled.
+    #[error("task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
 
-/// Runs unitrack until `shutdown` completes.
+impl AppError {
+    /// The process exit code: 3 when a stage stopped on a fatal Kafka error (fenced,
+    /// state unreadable), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Stage { .. } => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// Runs unitrack until `shutdown` completes or a stage fails.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     let checked = config.clone();
     let counts = tokio::task::spawn_blocking(move || ensure_topics(&checked)).await??;
@@ -30,7 +56,64 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         events_partitions = counts.get(&config.topics.events).copied().unwrap_or_default(),
         "Connected to Kafka; all topics present."
     );
-    shutdown.await;
-    info!("Shutdown requested; stopped cleanly.");
-    Ok(())
+    let codec = Arc::new(Codec::connect(&config).await?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut stages: JoinSet<(&'static str, Result<(), StageError>)> = JoinSet::new();
+    let stages_config = config.processing.stages;
+    if stages_config.normalise() {
+        let spec = StageSpec {
+            stage: "normalise",
+            topics: Normalise::topics(&config),
+            processor: Normalise::new(&config, codec.clone()),
+        };
+        spawn(&mut stages, &config, spec, &stop);
+    }
+    if stages_config.fold() {
+        let spec = StageSpec {
+            stage: "fold",
+            topics: Fold::topics(&config),
+            processor: Fold::new(&config, codec.clone()),
+        };
+        spawn(&mut stages, &config, spec, &stop);
+    }
+    info!(stages = ?stages_config, guarantee = ?config.processing.guarantee, "unitrack is running.");
+
+    let mut first_error = None;
+    tokio::select! {
+        () = shutdown => info!("Shutdown requested: finishing the open transactions."),
+        Some(joined) = stages.join_next() => {
+            let (stage, result) = joined?;
+            if let Err(error) = result {
+                error!(stage, reason = %error, "Stage stopped on a fatal error; shutting down.");
+                first_error = Some(AppError::Stage { stage, error });
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    while let Some(joined) = stages.join_next().await {
+        let (stage, result) = joined?;
+        if let Err(error) = result {
+            error!(stage, reason = %error, "Stage stopped on a fatal error.");
+            first_error.get_or_insert(AppError::Stage { stage, error });
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => {
+            info!("Stopped cleanly.");
+            Ok(())
+        }
+    }
+}
+
+fn spawn<P: crate::kafka::engine::Processor>(
+    stages: &mut JoinSet<(&'static str, Result<(), StageError>)>,
+    config: &Config,
+    spec: StageSpec<P>,
+    stop: &Arc<AtomicBool>,
+) {
+    let config = config.clone();
+    let stop = stop.clone();
+    let name = spec.stage;
+    stages.spawn_blocking(move || (name, run_stage(&config, spec, &stop)));
 }

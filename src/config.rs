@@ -22,6 +22,8 @@ pub struct Config {
     pub schema_registry: SchemaRegistryConfig,
     /// Topic names and creation settings.
     pub topics: TopicsConfig,
+    /// Processing stages and delivery guarantees.
+    pub processing: ProcessingConfig,
     /// Which carriers to read.
     pub carriers: CarriersConfig,
     /// Logging.
@@ -56,6 +58,9 @@ pub struct KafkaConfig {
     pub sasl_username: String,
     /// Timeout of metadata and admin requests, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Consumer group session timeout, in milliseconds: how long a dead instance keeps
+    /// its partitions before the group moves them.
+    pub session_timeout_ms: u64,
 }
 
 /// Schema registry settings.
@@ -90,6 +95,73 @@ pub struct TopicsConfig {
     pub replication_factor: i32,
     /// Create missing topics at start.
     pub create_topics: bool,
+}
+
+/// Processing stages and delivery guarantees.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessingConfig {
+    /// Which stages this process runs.
+    pub stages: Stages,
+    /// Exactly-once or at-least-once.
+    pub guarantee: Guarantee,
+    /// Commit at least this often, in milliseconds.
+    pub commit_interval_ms: u64,
+    /// Commit at the latest after this many input records.
+    pub commit_max_records: usize,
+    /// Stable identity of this instance; empty = the host name.
+    pub instance_id: String,
+    /// Kafka transaction timeout, in milliseconds.
+    pub transaction_timeout_ms: u64,
+}
+
+impl ProcessingConfig {
+    /// The instance id, or the host name when none is configured.
+    pub fn instance_id(&self) -> String {
+        if !self.instance_id.is_empty() {
+            return self.instance_id.clone();
+        }
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "unitrack".to_owned())
+    }
+}
+
+/// The stages a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stages {
+    /// Both stages.
+    All,
+    /// Raw topics and commands to unified events.
+    Normalise,
+    /// Unified events to status changes.
+    Fold,
+}
+
+impl Stages {
+    /// Whether the normalise stage runs.
+    pub fn normalise(self) -> bool {
+        matches!(self, Stages::All | Stages::Normalise)
+    }
+
+    /// Whether the fold stage runs.
+    pub fn fold(self) -> bool {
+        matches!(self, Stages::All | Stages::Fold)
+    }
+}
+
+/// Delivery guarantee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guarantee {
+    /// Kafka transactions: output, changelog and offsets commit atomically.
+    ExactlyOnce,
+    /// Flush, then commit offsets: a crash may repeat output, never lose it.
+    AtLeastOnce,
 }
 
 /// Carrier selection.
@@ -128,10 +200,11 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "kafka",
     "schema_registry",
     "topics",
+    "processing",
     "carriers",
     "log",
     "http",
@@ -211,14 +284,24 @@ impl Config {
         let kafka = section(merged, "kafka", &mut problems);
         let schema_registry = section(merged, "schema_registry", &mut problems);
         let topics = section(merged, "topics", &mut problems);
+        let processing = section(merged, "processing", &mut problems);
         let carriers = section(merged, "carriers", &mut problems);
         let log = section(merged, "log", &mut problems);
         let http = section(merged, "http", &mut problems);
-        match (kafka, schema_registry, topics, carriers, log, http) {
+        match (
+            kafka,
+            schema_registry,
+            topics,
+            processing,
+            carriers,
+            log,
+            http,
+        ) {
             (
                 Some(kafka),
                 Some(schema_registry),
                 Some(topics),
+                Some(processing),
                 Some(carriers),
                 Some(log),
                 Some(http),
@@ -226,6 +309,7 @@ impl Config {
                 kafka,
                 schema_registry,
                 topics,
+                processing,
                 carriers,
                 log,
                 http,
@@ -315,6 +399,31 @@ impl Config {
         }
         if topics.replication_factor < 1 {
             problems.push("topics.replication_factor must be at least 1".to_owned());
+        }
+        let processing = &self.processing;
+        if processing.commit_interval_ms == 0 {
+            problems.push("processing.commit_interval_ms must be positive".to_owned());
+        }
+        if processing.commit_max_records == 0 {
+            problems.push("processing.commit_max_records must be positive".to_owned());
+        }
+        if processing.transaction_timeout_ms < 1000 {
+            problems.push("processing.transaction_timeout_ms must be at least 1000".to_owned());
+        }
+        if processing.commit_interval_ms >= processing.transaction_timeout_ms {
+            problems.push(
+                "processing.commit_interval_ms must be shorter than processing.transaction_timeout_ms".to_owned(),
+            );
+        }
+        if !processing
+            .instance_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            problems.push(format!(
+                "processing.instance_id `{}` may hold only letters, digits, '.', '_' and '-'",
+                processing.instance_id
+            ));
         }
         if self.carriers.enabled.is_empty() {
             problems.push("carriers.enabled must name at least one carrier".to_owned());

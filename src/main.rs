@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use unitrack::config::Config;
+use unitrack::config::{Config, Stages};
 use unitrack::replay::{self, Input};
 
 /// One unified shipment status across all carriers.
@@ -22,7 +22,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the stream processor until SIGTERM or SIGINT.
-    Run,
+    Run {
+        /// Run only one stage (overrides processing.stages).
+        #[arg(long, value_enum)]
+        stage: Option<StageArg>,
+    },
     /// Load and validate the configuration; report every problem.
     CheckConfig,
     /// Map raw carrier bodies and fold them offline, without Kafka (JSON lines out).
@@ -39,6 +43,13 @@ enum Command {
         /// Raw bodies, one record each, processed in order (stdin when none).
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum StageArg {
+    All,
+    Normalise,
+    Fold,
 }
 
 fn parse_header(value: &str) -> Result<(String, String), String> {
@@ -76,12 +87,24 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
-        Command::Run => {
-            let config = Config::load(cli.config.as_deref())?;
+        Command::Run { stage } => {
+            let mut config = Config::load(cli.config.as_deref())?;
+            if let Some(stage) = stage {
+                config.processing.stages = match stage {
+                    StageArg::All => Stages::All,
+                    StageArg::Normalise => Stages::Normalise,
+                    StageArg::Fold => Stages::Fold,
+                };
+            }
             unitrack::telemetry::init(&config.log);
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
-            runtime.block_on(unitrack::app::run(config, shutdown_signal()))?;
-            Ok(ExitCode::SUCCESS)
+            match runtime.block_on(unitrack::app::run(config, shutdown_signal())) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(error) => {
+                    eprintln!("unitrack: {error}");
+                    Ok(ExitCode::from(error.exit_code()))
+                }
+            }
         }
         Command::Replay {
             carrier,

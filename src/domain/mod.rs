@@ -1,6 +1,7 @@
 //! The pure core: packages, statuses, events, the fold. No Kafka, no tokio, no clock, no I/O.
 
 mod changed;
+mod command;
 mod event;
 mod fold;
 mod package;
@@ -8,6 +9,7 @@ mod status;
 mod time;
 
 pub use changed::{ChangeSource, StatusChanged};
+pub use command::{Command, CommandError, LockSpec};
 pub use event::{
     CarrierEvent, Correction, EventId, EventKind, Linkage, Location, Lock, RawCode, ShipmentEvent,
     Source,

@@ -2,6 +2,12 @@
 //! Nothing outside this module imports rdkafka.
 
 pub mod client;
+pub mod codec;
+pub mod dlq;
+pub mod engine;
+pub mod fold;
+pub mod normalise;
+pub mod state;
 pub mod topics;
 
 pub use client::client_config;

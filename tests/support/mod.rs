@@ -225,3 +225,215 @@ fn dechunk(body: &str) -> String {
     }
     out
 }
+
+/// A unitrack running in-process, stopped by [`Running::stop`].
+pub struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<Result<(), unitrack::app::AppError>>,
+}
+
+impl Running {
+    /// Starts `unitrack::app::run` with `config`.
+    pub fn start(config: &Config) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(unitrack::app::run(config.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            stop: Some(stop),
+            handle,
+        }
+    }
+
+    /// Asks it to stop and waits for a clean exit.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(60), self.handle)
+            .await
+            .expect("unitrack stops in time")
+            .expect("no panic")
+            .expect("clean exit");
+    }
+}
+
+/// Produces records (key, value) to a topic and waits for their delivery.
+pub async fn produce(bootstrap: &str, topic: &str, records: &[(Option<Vec<u8>>, Vec<u8>)]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let mut pending = Vec::with_capacity(records.len());
+    for (key, value) in records {
+        let mut record = FutureRecord::to(topic).payload(value);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        pending.push(producer.send_result(record).expect("queued"));
+    }
+    for delivery in pending {
+        delivery.await.expect("not cancelled").expect("delivered");
+    }
+}
+
+/// One consumed record.
+#[derive(Debug, Clone)]
+pub struct Consumed {
+    /// Partition.
+    pub partition: i32,
+    /// Key.
+    pub key: Option<Vec<u8>>,
+    /// Value.
+    pub value: Option<Vec<u8>>,
+    /// Headers.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads a topic from the beginning (read_committed) until `done` says enough (and then 3 s
+/// more, to see anything that should not be there) or `wait` passes without a new record.
+pub fn consume_until(
+    bootstrap: &str,
+    topic: &str,
+    wait: Duration,
+    done: impl Fn(&[Consumed]) -> bool,
+) -> Vec<Consumed> {
+    use rdkafka::message::{Headers, Message};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribed");
+    let mut records = Vec::new();
+    let mut last = std::time::Instant::now();
+    // Once `done`, keep reading a little longer: whatever should not be there shows up.
+    let settle = Duration::from_secs(3);
+    let mut done_at: Option<std::time::Instant> = None;
+    while last.elapsed() < wait && done_at.is_none_or(|at| at.elapsed() < settle) {
+        if done_at.is_none() && done(&records) {
+            done_at = Some(std::time::Instant::now());
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                last = std::time::Instant::now();
+                let headers = message
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                records.push(Consumed {
+                    partition: message.partition(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    value: message.payload().map(<[u8]>::to_vec),
+                    headers,
+                });
+            }
+            Some(Err(e)) => panic!("consumer error on {topic}: {e}"),
+            None => {}
+        }
+    }
+    records
+}
+
+/// Decodes Confluent-framed status changes through the registry with
+/// schema_registry_converter (not unitrack's codec).
+pub async fn decode_changes(
+    registry: &str,
+    records: &[Consumed],
+) -> Vec<unitrack::avro::StatusChangedRecord> {
+    use schema_registry_converter::async_impl::avro::AvroDecoder;
+    use schema_registry_converter::async_impl::schema_registry::SrSettings;
+    let decoder = AvroDecoder::new(SrSettings::new(registry.to_owned()));
+    let mut changes = Vec::with_capacity(records.len());
+    for record in records {
+        let decoded = decoder
+            .decode(record.value.as_deref())
+            .await
+            .expect("decodes through the registry");
+        changes.push(apache_avro::from_value(&decoded.value).expect("a ShipmentStatusChanged"));
+    }
+    changes
+}
+
+/// What identifies a status change: (package key, per-package sequence number).
+pub type ChangeId = (String, i64);
+
+/// What a status change says: status, sub-status, previous status, transition kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeFacts {
+    /// Status.
+    pub status: String,
+    /// Sub-status.
+    pub sub_status: Option<String>,
+    /// Previous status.
+    pub previous_status: Option<String>,
+    /// Transition kind.
+    pub transition_kind: String,
+}
+
+/// Status changes by identity.
+pub type Changes = std::collections::BTreeMap<ChangeId, ChangeFacts>;
+
+/// The status changes `unitrack replay` prescribes for these bodies of one carrier.
+pub fn replayed(carrier: &str, bodies: &[Vec<u8>]) -> Changes {
+    let mapper = unitrack::carriers::find(carrier).expect("registered carrier");
+    let inputs = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, payload)| unitrack::replay::Input {
+            name: i.to_string(),
+            payload: payload.clone(),
+        });
+    let mut out = Vec::new();
+    unitrack::replay::replay(mapper, None, &[], inputs, &mut out).expect("replays");
+    String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["kind"] == "status_changed")
+        .map(|line| {
+            let text = |field: &str| line[field].as_str().map(str::to_owned);
+            (
+                (
+                    text("package").unwrap_or_default(),
+                    line["seq"].as_i64().unwrap_or_default(),
+                ),
+                ChangeFacts {
+                    status: text("status").unwrap_or_default(),
+                    sub_status: text("sub_status"),
+                    previous_status: text("previous_status"),
+                    transition_kind: text("transition_kind").unwrap_or_default(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The published status changes, in the same form; a change published twice fails.
+pub fn published(changes: &[unitrack::avro::StatusChangedRecord]) -> Changes {
+    let label = |value: serde_json::Value| value.as_str().map(str::to_owned).unwrap_or_default();
+    let mut published = Changes::new();
+    for c in changes {
+        let facts = ChangeFacts {
+            status: c.status.as_str().to_owned(),
+            sub_status: c.sub_status.clone(),
+            previous_status: c.previous_status.map(|s| s.as_str().to_owned()),
+            transition_kind: label(serde_json::to_value(c.transition_kind).unwrap_or_default()),
+        };
+        let id = (c.package_key.clone(), c.seq);
+        assert!(
+            published.insert(id.clone(), facts).is_none(),
+            "status change {id:?} published twice"
+        );
+    }
+    published
+}

@@ -1,0 +1,382 @@
+//! Ops commands (JSON on `shipment.commands`): their shape, checked when normalising, and
+//! the unified event each becomes. The meaning (lock conflicts, unknown packages) is
+//! decided later by the fold.
+//!
+//! ```json
+//! {"id": "c-17", "type": "set_status", "carrier": "dhl", "tracking_number": "00340434161094015902",
+//!  "status": "RETURNED_TO_SENDER", "sub_status": "received", "reason": "parcel back in the warehouse",
+//!  "actor": "ops@example.com", "lock": {"until": "2026-12-01T00:00:00Z"}}
+//! ```
+
+use super::event::{EventId, EventKind, Linkage, Lock, ShipmentEvent, Source};
+use super::package::{PackageKey, TrackingNumber};
+use super::status::{Direction, ReasonOwner, Status, SubCode};
+use super::time::EventTime;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// Why a command was rejected when its shape was checked. The message is the precise
+/// reason given back to whoever sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// Not JSON at all.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// JSON of the wrong shape (missing field, unknown field, wrong type, unknown type).
+    #[error("invalid command: {0}")]
+    Invalid(String),
+    /// A status name outside the vocabulary.
+    #[error("unknown status `{0}`")]
+    UnknownStatus(String),
+    /// A sub-status that is not a sub-code of the status.
+    #[error("sub_status `{sub}` is not a sub-code of {status}")]
+    SubStatusMismatch {
+        /// The status given.
+        status: Status,
+        /// The sub-status given.
+        sub: String,
+    },
+    /// `UNKNOWN` cannot be set by hand.
+    #[error("UNKNOWN cannot be set by a command")]
+    UnknownNotSettable,
+    /// The carrier is not one unitrack knows.
+    #[error("unknown carrier `{0}`")]
+    UnknownCarrier(String),
+    /// The tracking number or carrier id is unusable.
+    #[error("invalid package: {0}")]
+    Package(String),
+    /// A required text field is empty.
+    #[error("`{0}` must not be empty")]
+    Empty(&'static str),
+}
+
+impl CommandError {
+    /// A bounded label for metrics and headers.
+    pub fn class(&self) -> &'static str {
+        match self {
+            CommandError::MalformedJson(_) => "malformed_json",
+            CommandError::Invalid(_) => "invalid",
+            CommandError::UnknownStatus(_) | CommandError::UnknownNotSettable => "unknown_status",
+            CommandError::SubStatusMismatch { .. } => "sub_status_mismatch",
+            CommandError::UnknownCarrier(_) => "unknown_carrier",
+            CommandError::Package(_) => "invalid_package",
+            CommandError::Empty(_) => "missing_field",
+        }
+    }
+}
+
+/// A lock as a command gives it: `{"until": "<RFC 3339>"}` or `{}` (until cleared).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockSpec {
+    /// Until when; absent = until cleared by a `clear_lock` command.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One command, as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Sets a status by hand (STATUS_MODEL rule 8).
+    SetStatus {
+        /// The command id; a re-sent id is a no-op.
+        id: String,
+        /// The carrier id.
+        carrier: String,
+        /// The tracking number.
+        tracking_number: String,
+        /// The status to set.
+        status: String,
+        /// The sub-code.
+        sub_status: Option<String>,
+        /// Why.
+        reason: String,
+        /// Who.
+        actor: String,
+        /// An optional lock.
+        lock: Option<LockSpec>,
+        /// When it takes effect; default: the record's timestamp.
+        occurred_at: Option<DateTime<Utc>>,
+    },
+    /// Links a package to PlentyONE; the package starts as `PENDING`.
+    Register {
+        /// The command id.
+        id: String,
+        /// The carrier id.
+        carrier: String,
+        /// The tracking number.
+        tracking_number: String,
+        /// The PlentyONE tenant.
+        tenant: Option<String>,
+        /// The order id.
+        order_id: Option<String>,
+        /// The order's package id.
+        package_id: Option<String>,
+        /// `outbound` (default) or `return` for customer return labels.
+        #[serde(default)]
+        direction: Direction,
+        /// Who.
+        actor: String,
+        /// When; default: the record's timestamp.
+        occurred_at: Option<DateTime<Utc>>,
+    },
+    /// Clears a manual lock.
+    ClearLock {
+        /// The command id.
+        id: String,
+        /// The carrier id.
+        carrier: String,
+        /// The tracking number.
+        tracking_number: String,
+        /// Why.
+        reason: Option<String>,
+        /// Who.
+        actor: String,
+        /// When; default: the record's timestamp.
+        occurred_at: Option<DateTime<Utc>>,
+    },
+}
+
+impl Command {
+    /// Parses and checks a command's JSON.
+    pub fn parse(json: &[u8]) -> Result<Self, CommandError> {
+        serde_json::from_slice(json).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => CommandError::Invalid(e.to_string()),
+            _ => CommandError::MalformedJson(e.to_string()),
+        })
+    }
+
+    /// The command id (for outcomes and idempotency).
+    pub fn id(&self) -> &str {
+        match self {
+            Command::SetStatus { id, .. }
+            | Command::Register { id, .. }
+            | Command::ClearLock { id, .. } => id,
+        }
+    }
+
+    /// The unified event of the command. `is_carrier` says whether a carrier id is
+    /// known; `received_at` is the record's timestamp, used when the command gives no time.
+    pub fn into_event(
+        self,
+        is_carrier: impl Fn(&str) -> bool,
+        received_at: DateTime<Utc>,
+    ) -> Result<ShipmentEvent, CommandError> {
+        let (id, carrier, tracking_number, actor, reason, occurred_at, kind) = match self {
+            Command::SetStatus {
+                id,
+                carrier,
+                tracking_number,
+                status,
+                sub_status,
+                reason,
+                actor,
+                lock,
+                occurred_at,
+            } => {
+                let status: Status = status
+                    .parse()
+                    .map_err(|_| CommandError::UnknownStatus(status))?;
+                if status == Status::Unknown {
+                    return Err(CommandError::UnknownNotSettable);
+                }
+                let sub_status = sub_status
+                    .map(|sub| match sub.parse::<SubCode>() {
+                        Ok(code) if status.allows(code) => Ok(code),
+                        _ => Err(CommandError::SubStatusMismatch { status, sub }),
+                    })
+                    .transpose()?;
+                if reason.trim().is_empty() {
+                    return Err(CommandError::Empty("reason"));
+                }
+                let kind = EventKind::Status {
+                    status,
+                    sub_status,
+                    reason_owner: ReasonOwner::Unknown,
+                    action_required: false,
+                    attempt_no: None,
+                    lock: lock.map(|lock| Lock { until: lock.until }),
+                };
+                (
+                    id,
+                    carrier,
+                    tracking_number,
+                    actor,
+                    Some(reason),
+                    occurred_at,
+                    kind,
+                )
+            }
+            Command::Register {
+                id,
+                carrier,
+                tracking_number,
+                tenant,
+                order_id,
+                package_id,
+                direction,
+                actor,
+                occurred_at,
+            } => {
+                let kind = EventKind::Register(Linkage {
+                    tenant,
+                    order_id,
+                    package_id,
+                    direction,
+                });
+                (id, carrier, tracking_number, actor, None, occurred_at, kind)
+            }
+            Command::ClearLock {
+                id,
+                carrier,
+                tracking_number,
+                reason,
+                actor,
+                occurred_at,
+            } => (
+                id,
+                carrier,
+                tracking_number,
+                actor,
+                reason,
+                occurred_at,
+                EventKind::ClearLock,
+            ),
+        };
+        if id.trim().is_empty() {
+            return Err(CommandError::Empty("id"));
+        }
+        if actor.trim().is_empty() {
+            return Err(CommandError::Empty("actor"));
+        }
+        if !is_carrier(&carrier) {
+            return Err(CommandError::UnknownCarrier(carrier));
+        }
+        let tracking = TrackingNumber::parse(&tracking_number)
+            .map_err(|e| CommandError::Package(e.to_string()))?;
+        let package = PackageKey::new(&carrier, tracking)
+            .map_err(|e| CommandError::Package(e.to_string()))?;
+        Ok(ShipmentEvent {
+            id: EventId::of(&["command", &id]),
+            package,
+            source: Source::Manual {
+                command_id: id,
+                actor,
+                reason,
+            },
+            kind,
+            time: EventTime::system(occurred_at.unwrap_or(received_at)),
+            direction: None,
+            codes: Vec::new(),
+            text: None,
+            location: None,
+            estimated_delivery: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 0)
+            .single()
+            .expect("valid")
+    }
+
+    fn event(json: &str) -> Result<ShipmentEvent, CommandError> {
+        Command::parse(json.as_bytes())?.into_event(|c| c == "dhl" || c == "gls", now())
+    }
+
+    #[test]
+    fn set_status_becomes_a_manual_event_with_lock() {
+        let event = event(
+            r#"{"id":"c-1","type":"set_status","carrier":"dhl","tracking_number":" 0034 0434 ",
+                "status":"RETURNED_TO_SENDER","sub_status":"received","reason":"back in the warehouse",
+                "actor":"ops@example.com","lock":{}}"#,
+        )
+        .expect("valid");
+        assert_eq!(event.package.to_string(), "dhl:00340434");
+        assert_eq!(event.id, EventId::of(&["command", "c-1"]));
+        assert_eq!(event.time.utc, now());
+        assert!(matches!(
+            event.kind,
+            EventKind::Status {
+                status: Status::ReturnedToSender,
+                sub_status: Some(SubCode::Received),
+                lock: Some(Lock { until: None }),
+                ..
+            }
+        ));
+        assert!(
+            matches!(event.source, Source::Manual { ref actor, .. } if actor == "ops@example.com")
+        );
+    }
+
+    #[test]
+    fn every_bad_shape_has_a_precise_reason() {
+        let cases = [
+            ("{not json", "malformed JSON"),
+            (
+                r#"{"id":"c","type":"set_status","carrier":"dhl","tracking_number":"1","status":"DELIVERED","actor":"a"}"#,
+                "missing field `reason`",
+            ),
+            (
+                r#"{"id":"c","type":"teleport","carrier":"dhl","tracking_number":"1"}"#,
+                "unknown variant `teleport`",
+            ),
+            (
+                r#"{"id":"c","type":"set_status","carrier":"dhl","tracking_number":"1","status":"BEAMED","reason":"r","actor":"a"}"#,
+                "unknown status `BEAMED`",
+            ),
+            (
+                r#"{"id":"c","type":"set_status","carrier":"dhl","tracking_number":"1","status":"UNKNOWN","reason":"r","actor":"a"}"#,
+                "UNKNOWN cannot be set",
+            ),
+            (
+                r#"{"id":"c","type":"set_status","carrier":"dhl","tracking_number":"1","status":"DELIVERED","sub_status":"locker","reason":"r","actor":"a"}"#,
+                "not a sub-code of DELIVERED",
+            ),
+            (
+                r#"{"id":"c","type":"set_status","carrier":"pigeon","tracking_number":"1","status":"DELIVERED","reason":"r","actor":"a"}"#,
+                "unknown carrier `pigeon`",
+            ),
+            (
+                r#"{"id":"c","type":"clear_lock","carrier":"dhl","tracking_number":"a/b","actor":"a"}"#,
+                "invalid package",
+            ),
+            (
+                r#"{"id":" ","type":"clear_lock","carrier":"dhl","tracking_number":"1","actor":"a"}"#,
+                "`id` must not be empty",
+            ),
+            (
+                r#"{"id":"c","type":"clear_lock","carrier":"dhl","tracking_number":"1","actor":"a","extra":1}"#,
+                "unknown field `extra`",
+            ),
+        ];
+        for (json, reason) in cases {
+            let error = event(json).expect_err(json);
+            assert!(
+                error.to_string().contains(reason),
+                "{json}: `{error}` lacks `{reason}`"
+            );
+        }
+    }
+
+    #[test]
+    fn register_carries_the_link_and_direction() {
+        let event = event(
+            r#"{"id":"r-1","type":"register","carrier":"gls","tracking_number":"123","tenant":"t","order_id":"o",
+                "package_id":"p","direction":"return","actor":"erp","occurred_at":"2024-04-30T10:00:00Z"}"#,
+        )
+        .expect("valid");
+        let EventKind::Register(linkage) = event.kind else {
+            panic!("register")
+        };
+        assert_eq!(linkage.direction, Direction::Return);
+        assert_eq!(linkage.order_id.as_deref(), Some("o"));
+        assert_eq!(event.time.utc.to_rfc3339(), "2024-04-30T10:00:00+00:00");
+    }
+}

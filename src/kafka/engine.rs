@@ -1,0 +1,543 @@
+//! The consume → process → produce loop both stages share, with its delivery guarantee.
+//!
+//! Exactly-once: one transactional producer per stage and instance; records are produced
+//! inside a transaction that also carries the consumed offsets
+//! (`send_offsets_to_transaction`) and is committed every `commit_interval_ms` or
+//! `commit_max_records`; consumers read `read_committed`. At-least-once: the producer is
+//! flushed, then offsets are committed. On revoke the open transaction is committed, on a
+//! lost assignment aborted; an abortable error aborts, seeks back to the committed
+//! offsets and rebuilds the processor's state; a fatal error (fenced) stops the stage.
+//!
+//! The loop runs on its own thread: librdkafka's transaction calls block. Memory is
+//! bounded by librdkafka's queues (`queued.max.messages.kbytes`,
+//! `queue.buffering.max.kbytes`): the loop processes one record at a time and, when the
+//! producer queue is full, waits for it before fetching more, so no unbounded buffer sits
+//! between fetching and producing.
+
+use crate::config::{Config, Guarantee};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tracing::{debug, error, info, warn};
+
+/// How long blocking transaction and commit calls may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one poll waits for a record.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Why a stage stopped or a step failed, classified by what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StageError {
+    /// The stage cannot go on (fenced by a newer instance, misconfigured...).
+    #[error("fatal: {0}")]
+    Fatal(String),
+    /// The open transaction must be aborted and the input re-read from the last commit.
+    #[error("abortable: {0}")]
+    Abortable(String),
+}
+
+impl StageError {
+    fn from_kafka(context: &str, error: &KafkaError) -> Self {
+        let message = format!("{context}: {error}");
+        match error {
+            KafkaError::Transaction(e) if e.is_fatal() => StageError::Fatal(message),
+            KafkaError::Transaction(e) if e.txn_requires_abort() || e.is_retriable() => {
+                StageError::Abortable(message)
+            }
+            _ if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fenced)
+                || error.rdkafka_error_code() == Some(RDKafkaErrorCode::ProducerFenced) =>
+            {
+                StageError::Fatal(message)
+            }
+            _ => StageError::Abortable(message),
+        }
+    }
+}
+
+/// One consumed record, as processors see it.
+#[derive(Debug)]
+pub struct Record<'a> {
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// Key.
+    pub key: Option<&'a [u8]>,
+    /// Value.
+    pub payload: Option<&'a [u8]>,
+    /// Record timestamp, milliseconds since the epoch.
+    pub timestamp_ms: Option<i64>,
+    /// Headers.
+    pub headers: Vec<(&'a str, &'a [u8])>,
+}
+
+impl<'a> Record<'a> {
+    fn of(message: &'a BorrowedMessage<'a>) -> Self {
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .filter_map(|h| h.value.map(|value| (h.key, value)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload(),
+            timestamp_ms: message.timestamp().to_millis(),
+            headers,
+        }
+    }
+}
+
+/// A stage's processing: stateless (normalise) or stateful (fold).
+pub trait Processor: Send + 'static {
+    /// Processes one record, producing through `out`. Poison is handled inside (sent to
+    /// the dead-letter topic); an error here is about Kafka itself.
+    fn process(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError>;
+
+    /// Produces what must be in the same commit (the state changelog).
+    fn before_commit(&mut self, _out: &mut Output<'_>) -> Result<(), StageError> {
+        Ok(())
+    }
+
+    /// Partitions were assigned: rebuild their state before their records are processed.
+    fn assigned(&mut self, _partitions: &[(String, i32)]) -> Result<(), StageError> {
+        Ok(())
+    }
+
+    /// Partitions were revoked or lost: drop their state.
+    fn revoked(&mut self, _partitions: &[(String, i32)]) {}
+}
+
+/// Counts failed deliveries, so that at-least-once never commits past a lost record.
+#[derive(Default)]
+pub struct DeliveryContext {
+    failures: AtomicU64,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, message)) = result {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            warn!(topic = message.topic(), reason = %error, "Delivery failed.");
+        }
+    }
+}
+
+/// Where a processor's records go.
+pub struct Output<'a> {
+    producer: &'a ThreadedProducer<DeliveryContext>,
+}
+
+impl Output<'_> {
+    /// Produces one record (asynchronously: delivery is confirmed at commit). Waits while
+    /// the producer queue is full; that wait is the stage's backpressure.
+    pub fn send(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &[u8],
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) -> Result<(), StageError> {
+        let mut record = BaseRecord::to(topic).key(key).payload(payload);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((error, _)) => return Err(StageError::from_kafka("produce", &error)),
+            }
+        }
+    }
+}
+
+struct Shared<P> {
+    processor: P,
+    producer: ThreadedProducer<DeliveryContext>,
+    guarantee: Guarantee,
+    transaction_open: bool,
+    /// Next offset to consume per partition, not yet committed.
+    offsets: HashMap<(String, i32), i64>,
+    uncommitted: usize,
+    last_commit: Instant,
+    /// An error met inside a rebalance callback, handled by the loop.
+    failed: Option<StageError>,
+}
+
+impl<P: Processor> Shared<P> {
+    fn begin(&mut self) -> Result<(), StageError> {
+        if self.guarantee == Guarantee::ExactlyOnce && !self.transaction_open {
+            self.producer
+                .begin_transaction()
+                .map_err(|e| StageError::from_kafka("begin transaction", &e))?;
+        }
+        self.transaction_open = true;
+        Ok(())
+    }
+
+    fn commit(&mut self, consumer: &BaseConsumer<StageContext<P>>) -> Result<(), StageError> {
+        if !self.transaction_open {
+            return Ok(());
+        }
+        let mut out = Output {
+            producer: &self.producer,
+        };
+        self.processor.before_commit(&mut out)?;
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.offsets {
+            offsets
+                .add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .map_err(|e| StageError::Fatal(format!("offset list: {e}")))?;
+        }
+        match self.guarantee {
+            Guarantee::ExactlyOnce => {
+                if offsets.count() > 0 {
+                    let metadata = consumer.group_metadata().ok_or_else(|| {
+                        StageError::Fatal("consumer has no group metadata".to_owned())
+                    })?;
+                    self.producer
+                        .send_offsets_to_transaction(&offsets, &metadata, CALL_TIMEOUT)
+                        .map_err(|e| StageError::from_kafka("send offsets to transaction", &e))?;
+                }
+                self.producer
+                    .commit_transaction(CALL_TIMEOUT)
+                    .map_err(|e| StageError::from_kafka("commit transaction", &e))?;
+            }
+            Guarantee::AtLeastOnce => {
+                self.producer
+                    .flush(CALL_TIMEOUT)
+                    .map_err(|e| StageError::from_kafka("flush", &e))?;
+                let failures = self.producer.context().failures.swap(0, Ordering::Relaxed);
+                if failures > 0 {
+                    return Err(StageError::Abortable(format!(
+                        "{failures} records were not delivered"
+                    )));
+                }
+                if offsets.count() > 0 {
+                    consumer
+                        .commit(&offsets, CommitMode::Sync)
+                        .map_err(|e| StageError::from_kafka("commit offsets", &e))?;
+                }
+            }
+        }
+        debug!(records = self.uncommitted, "Committed.");
+        self.transaction_open = false;
+        self.offsets.clear();
+        self.uncommitted = 0;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// Drops what was not committed: aborts the transaction (exactly-once) and forgets
+    /// the pending offsets. The caller rewinds the consumer.
+    fn abort(&mut self) {
+        if self.guarantee == Guarantee::ExactlyOnce
+            && self.transaction_open
+            && let Err(e) = self.producer.abort_transaction(CALL_TIMEOUT)
+        {
+            warn!(reason = %e, "Aborting the transaction failed.");
+        }
+        self.producer.context().failures.store(0, Ordering::Relaxed);
+        self.transaction_open = false;
+        self.offsets.clear();
+        self.uncommitted = 0;
+        self.last_commit = Instant::now();
+    }
+}
+
+/// The consumer context: owns the processor and the producer, so that the rebalance
+/// callbacks (run inside `poll`) can commit, abort, drop and restore state.
+pub struct StageContext<P> {
+    stage: &'static str,
+    shared: Mutex<Shared<P>>,
+}
+
+impl<P> StageContext<P> {
+    fn lock(&self) -> MutexGuard<'_, Shared<P>> {
+        // A poisoned lock only means a panic elsewhere; the state is still consistent
+        // enough to shut down.
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl<P: Processor> ClientContext for StageContext<P> {}
+
+impl<P: Processor> ConsumerContext for StageContext<P> {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let partitions = partitions_of(tpl);
+        let mut shared = self.lock();
+        if consumer.assignment_lost() {
+            warn!(
+                stage = self.stage,
+                partitions = partitions.len(),
+                "Assignment lost: aborting the open transaction."
+            );
+            shared.abort();
+        } else if let Err(e) = shared.commit(consumer) {
+            error!(stage = self.stage, reason = %e, "Commit on revoke failed; aborting.");
+            shared.abort();
+            if matches!(e, StageError::Fatal(_)) {
+                shared.failed = Some(e);
+            }
+        }
+        shared.processor.revoked(&partitions);
+        info!(stage = self.stage, partitions = ?partitions, "Partitions revoked.");
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(tpl) = rebalance else {
+            return;
+        };
+        let partitions = partitions_of(tpl);
+        if partitions.is_empty() {
+            return;
+        }
+        let mut shared = self.lock();
+        let started = Instant::now();
+        if let Err(e) = shared.processor.assigned(&partitions) {
+            error!(stage = self.stage, reason = %e, "Restoring assigned partitions failed.");
+            shared.failed = Some(StageError::Fatal(e.to_string()));
+        }
+        info!(
+            stage = self.stage,
+            partitions = ?partitions,
+            restore_ms = started.elapsed().as_millis() as u64,
+            "Partitions assigned and restored."
+        );
+    }
+}
+
+/// What a stage needs to run.
+pub struct StageSpec<P> {
+    /// `normalise` or `fold`: names the consumer group and the transactional id.
+    pub stage: &'static str,
+    /// Topics (a `^` prefix makes a regex subscription).
+    pub topics: Vec<String>,
+    /// The processor.
+    pub processor: P,
+}
+
+/// Runs one stage until `stop` is set or a fatal error occurs. Blocking.
+pub fn run_stage<P: Processor>(
+    config: &Config,
+    spec: StageSpec<P>,
+    stop: &AtomicBool,
+) -> Result<(), StageError> {
+    let processing = &config.processing;
+    let guarantee = processing.guarantee;
+    let mut producer_config = super::client_config(&config.kafka);
+    producer_config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.kbytes", "65536")
+        .set(
+            "transaction.timeout.ms",
+            processing.transaction_timeout_ms.to_string(),
+        )
+        .set(
+            "message.timeout.ms",
+            (processing.transaction_timeout_ms.saturating_sub(1000))
+                .max(1000)
+                .to_string(),
+        );
+    let transactional_id = format!(
+        "{}-{}-{}",
+        config.kafka.group_id,
+        spec.stage,
+        processing.instance_id()
+    );
+    if guarantee == Guarantee::ExactlyOnce {
+        producer_config.set("transactional.id", &transactional_id);
+    }
+    let producer: ThreadedProducer<DeliveryContext> = producer_config
+        .create_with_context(DeliveryContext::default())
+        .map_err(|e| StageError::Fatal(format!("producer: {e}")))?;
+    if guarantee == Guarantee::ExactlyOnce {
+        producer.init_transactions(CALL_TIMEOUT).map_err(|e| {
+            StageError::Fatal(format!("init transactions ({transactional_id}): {e}"))
+        })?;
+    }
+
+    let group = format!("{}-{}", config.kafka.group_id, spec.stage);
+    let context = StageContext {
+        stage: spec.stage,
+        shared: Mutex::new(Shared {
+            processor: spec.processor,
+            producer,
+            guarantee,
+            transaction_open: false,
+            offsets: HashMap::new(),
+            uncommitted: 0,
+            last_commit: Instant::now(),
+            failed: None,
+        }),
+    };
+    let consumer: BaseConsumer<StageContext<P>> = super::client_config(&config.kafka)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set(
+            "session.timeout.ms",
+            config.kafka.session_timeout_ms.to_string(),
+        )
+        .set("queued.max.messages.kbytes", "16384")
+        .set("queued.min.messages", "10000")
+        .create_with_context(context)
+        .map_err(|e| StageError::Fatal(format!("consumer: {e}")))?;
+    let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|e| StageError::Fatal(format!("subscribe {topics:?}: {e}")))?;
+    info!(stage = spec.stage, group, transactional_id, ?guarantee, topics = ?spec.topics, "Stage started.");
+
+    let interval = Duration::from_millis(processing.commit_interval_ms);
+    let result = run_loop(&consumer, interval, processing.commit_max_records, stop);
+    {
+        let mut shared = consumer.context().lock();
+        if result.is_ok() {
+            if let Err(e) = shared.commit(&consumer) {
+                warn!(stage = spec.stage, reason = %e, "Final commit failed; aborting.");
+                shared.abort();
+            }
+        } else {
+            shared.abort();
+        }
+    }
+    consumer.unsubscribe();
+    info!(stage = spec.stage, "Stage stopped.");
+    result
+}
+
+fn run_loop<P: Processor>(
+    consumer: &BaseConsumer<StageContext<P>>,
+    interval: Duration,
+    max_records: usize,
+    stop: &AtomicBool,
+) -> Result<(), StageError> {
+    while !stop.load(Ordering::Relaxed) {
+        let polled = consumer.poll(POLL);
+        let step = {
+            let mut shared = consumer.context().lock();
+            if let Some(error) = shared.failed.take() {
+                return Err(error);
+            }
+            match polled {
+                Some(Ok(message)) => process_one(&mut shared, &message),
+                Some(Err(e)) => {
+                    warn!(reason = %e, "Consumer error.");
+                    Ok(())
+                }
+                None => Ok(()),
+            }
+            .and_then(|()| {
+                let due =
+                    shared.uncommitted >= max_records || shared.last_commit.elapsed() >= interval;
+                if due { shared.commit(consumer) } else { Ok(()) }
+            })
+        };
+        match step {
+            Ok(()) => {}
+            Err(StageError::Abortable(reason)) => {
+                warn!(
+                    reason,
+                    "Abortable error: aborting and rewinding to the last commit."
+                );
+                rewind(consumer)?;
+            }
+            Err(fatal) => return Err(fatal),
+        }
+    }
+    Ok(())
+}
+
+fn process_one<P: Processor>(
+    shared: &mut Shared<P>,
+    message: &BorrowedMessage<'_>,
+) -> Result<(), StageError> {
+    shared.begin()?;
+    let record = Record::of(message);
+    let mut out = Output {
+        producer: &shared.producer,
+    };
+    shared.processor.process(&record, &mut out)?;
+    shared.offsets.insert(
+        (record.topic.to_owned(), record.partition),
+        record.offset + 1,
+    );
+    shared.uncommitted += 1;
+    Ok(())
+}
+
+/// After an abortable error: abort, seek every assigned partition back to its committed
+/// offset, and rebuild the processor's state of those partitions.
+fn rewind<P: Processor>(consumer: &BaseConsumer<StageContext<P>>) -> Result<(), StageError> {
+    let mut shared = consumer.context().lock();
+    shared.abort();
+    let committed = consumer
+        .committed(CALL_TIMEOUT)
+        .map_err(|e| StageError::from_kafka("read committed offsets", &e))?;
+    let mut seek = TopicPartitionList::new();
+    for element in committed.elements() {
+        let offset = match element.offset() {
+            Offset::Offset(offset) => Offset::Offset(offset),
+            _ => Offset::Beginning,
+        };
+        seek.add_partition_offset(element.topic(), element.partition(), offset)
+            .map_err(|e| StageError::Fatal(format!("offset list: {e}")))?;
+    }
+    consumer
+        .seek_partitions(seek, CALL_TIMEOUT)
+        .map_err(|e| StageError::from_kafka("seek", &e))?;
+    let partitions = partitions_of(&committed);
+    shared.processor.revoked(&partitions);
+    shared.processor.assigned(&partitions)?;
+    Ok(())
+}
+
+/// A stop flag shared by the stages and the shutdown signal.
+pub type StopFlag = Arc<AtomicBool>;

@@ -1,0 +1,162 @@
+//! Stage 1, stateless: raw carrier bodies and ops commands become unified events on
+//! `shipment.events`, one record per event, keyed by package key so that everything about
+//! a package lands in one partition (murmur2, as Java clients partition). Poison goes to
+//! the dead-letter topic with the reason.
+
+use super::codec::Codec;
+use super::dlq::{self, Poison};
+use super::engine::{Output, Processor, Record, StageError};
+use crate::avro::ShipmentEventRecord;
+use crate::carriers::{self, RawRecord};
+use crate::config::Config;
+use crate::domain::{Command, ShipmentEvent};
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+const STAGE: &str = "normalise";
+
+/// The normalise processor.
+pub struct Normalise {
+    codec: Arc<Codec>,
+    raw_prefix: String,
+    commands: String,
+    events: String,
+    dlq: String,
+    enabled: HashSet<String>,
+}
+
+impl Normalise {
+    /// A processor for `config`, writing with `codec`.
+    pub fn new(config: &Config, codec: Arc<Codec>) -> Self {
+        Self {
+            codec,
+            raw_prefix: config.topics.raw_prefix.clone(),
+            commands: config.topics.commands.clone(),
+            events: config.topics.events.clone(),
+            dlq: config.topics.dlq.clone(),
+            enabled: config.carriers.enabled.iter().cloned().collect(),
+        }
+    }
+
+    /// The subscription: every raw topic (a regex on the prefix) and the command topic.
+    pub fn topics(config: &Config) -> Vec<String> {
+        vec![
+            format!("^{}.+", regex_escape(&config.topics.raw_prefix)),
+            config.topics.commands.clone(),
+        ]
+    }
+
+    fn emit(&self, event: &ShipmentEvent, out: &mut Output<'_>) -> Result<(), StageError> {
+        let bytes = self
+            .codec
+            .encode_event(&ShipmentEventRecord::from(event))
+            .map_err(|e| StageError::Fatal(format!("encoding a unified event: {e}")))?;
+        out.send(
+            &self.events,
+            None,
+            event.package.to_string().as_bytes(),
+            &bytes,
+            None,
+        )
+    }
+
+    fn command(&self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
+        let received_at = record
+            .timestamp_ms
+            .and_then(DateTime::<Utc>::from_timestamp_millis)
+            .unwrap_or_else(Utc::now);
+        let known = |carrier: &str| self.enabled.contains(carrier);
+        match Command::parse(record.payload.unwrap_or_default())
+            .and_then(|c| c.into_event(known, received_at))
+        {
+            Ok(event) => self.emit(&event, out),
+            Err(error) => {
+                let poison = Poison {
+                    stage: STAGE,
+                    class: error.class(),
+                    reason: format!("rejected command: {error}"),
+                    carrier: "",
+                };
+                dlq::send(out, &self.dlq, record, &poison)
+            }
+        }
+    }
+
+    fn raw(&self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
+        let carrier_id = record
+            .topic
+            .strip_prefix(self.raw_prefix.as_str())
+            .unwrap_or_default();
+        let carrier = carriers::find(carrier_id).filter(|c| self.enabled.contains(c.id()));
+        let Some(carrier) = carrier else {
+            let poison = Poison {
+                stage: STAGE,
+                class: "unknown_carrier",
+                reason: format!(
+                    "no enabled carrier `{carrier_id}` for topic {}",
+                    record.topic
+                ),
+                carrier: carrier_id,
+            };
+            return dlq::send(out, &self.dlq, record, &poison);
+        };
+        let raw = RawRecord {
+            topic: record.topic,
+            key: record.key,
+            headers: &record.headers,
+            payload: record.payload.unwrap_or_default(),
+            timestamp_ms: record.timestamp_ms,
+        };
+        match carriers::map_record(carrier, &raw) {
+            Ok(events) => events.iter().try_for_each(|event| self.emit(event, out)),
+            Err(error) => {
+                let poison = Poison {
+                    stage: STAGE,
+                    class: error.class(),
+                    reason: error.to_string(),
+                    carrier: carrier.id(),
+                };
+                dlq::send(out, &self.dlq, record, &poison)
+            }
+        }
+    }
+}
+
+impl Processor for Normalise {
+    fn process(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
+        if record.topic == self.commands {
+            self.command(record, out)
+        } else {
+            self.raw(record, out)
+        }
+    }
+}
+
+/// Escapes regex metacharacters of a topic prefix (`tracking.raw.` → `tracking\.raw\.`).
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escape = matches!(
+                c,
+                '.' | '+' | '*' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '|' | '^' | '$' | '\\'
+            );
+            escape.then_some('\\').into_iter().chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_raw_subscription_is_a_regex_on_the_escaped_prefix() {
+        assert_eq!(regex_escape("tracking.raw."), "tracking\\.raw\\.");
+        let config = Config::load_with_env(None, Vec::new()).expect("defaults");
+        assert_eq!(
+            Normalise::topics(&config),
+            vec!["^tracking\\.raw\\..+", "shipment.commands"]
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Per-package state of the fold stage, kept per assigned `shipment.events` partition and
+//! mirrored to the compacted changelog topic (same partition number). Restored from the
+//! changelog before a newly assigned partition is processed. No external database.
+
+use super::engine::StageError;
+use crate::config::Config;
+use crate::domain::PackageState;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// Version byte in front of every changelog value, so the format can evolve.
+const FORMAT_V1: u8 = 1;
+
+/// How long a restore may go without receiving anything before it fails.
+const RESTORE_STALL: Duration = Duration::from_secs(60);
+
+/// The packages of one partition.
+#[derive(Debug, Default)]
+pub struct PartitionState {
+    /// Package key → state.
+    pub packages: HashMap<String, PackageState>,
+    /// Keys changed since the last commit (written to the changelog at commit).
+    pub dirty: HashSet<String>,
+}
+
+/// Encodes a package state for the changelog.
+pub fn encode(state: &PackageState) -> Result<Vec<u8>, StageError> {
+    let bytes = vec![FORMAT_V1];
+    postcard::to_extend(state, bytes).map_err(|e| StageError::Fatal(format!("encoding state: {e}")))
+}
+
+/// Decodes a changelog value.
+pub fn decode(bytes: &[u8]) -> Result<PackageState, String> {
+    match bytes.split_first() {
+        Some((&FORMAT_V1, rest)) => postcard::from_bytes(rest).map_err(|e| e.to_string()),
+        Some((version, _)) => Err(format!("unknown state format version {version}")),
+        None => Err("empty state".to_owned()),
+    }
+}
+
+/// Reads changelog partitions from the beginning to their end (read_committed), folding
+/// the values into one state per partition.
+pub fn restore(
+    config: &Config,
+    partitions: &[i32],
+) -> Result<HashMap<i32, PartitionState>, StageError> {
+    let mut restored: HashMap<i32, PartitionState> = partitions
+        .iter()
+        .map(|p| (*p, PartitionState::default()))
+        .collect();
+    if partitions.is_empty() {
+        return Ok(restored);
+    }
+    let topic = &config.topics.state_changelog;
+    let consumer: BaseConsumer = super::client_config(&config.kafka)
+        .set("group.id", format!("{}-restore", config.kafka.group_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .set("fetch.min.bytes", "1")
+        .set("queued.max.messages.kbytes", "65536")
+        .create()
+        .map_err(|e| StageError::Fatal(format!("restore consumer: {e}")))?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in partitions {
+        assignment
+            .add_partition_offset(topic, *partition, Offset::Beginning)
+            .map_err(|e| StageError::Fatal(format!("restore assignment: {e}")))?;
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(|e| StageError::Fatal(format!("restore assign: {e}")))?;
+    let mut open: HashSet<i32> = partitions.iter().copied().collect();
+    let mut last_progress = Instant::now();
+    while !open.is_empty() {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                last_progress = Instant::now();
+                let Some(state) = restored.get_mut(&message.partition()) else {
+                    continue;
+                };
+                let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+                    continue;
+                };
+                match message.payload() {
+                    None => {
+                        state.packages.remove(key);
+                    }
+                    Some(bytes) => match decode(bytes) {
+                        Ok(package) => {
+                            state.packages.insert(key.to_owned(), package);
+                        }
+                        Err(reason) => {
+                            return Err(StageError::Fatal(format!(
+                                "changelog {topic} partition {} offset {}: {reason}",
+                                message.partition(),
+                                message.offset()
+                            )));
+                        }
+                    },
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                last_progress = Instant::now();
+                open.remove(&partition);
+            }
+            Some(Err(e)) => return Err(StageError::Abortable(format!("restoring {topic}: {e}"))),
+            None if last_progress.elapsed() > RESTORE_STALL => {
+                return Err(StageError::Fatal(format!(
+                    "restoring {topic} partitions {open:?}: no progress for {}s",
+                    RESTORE_STALL.as_secs()
+                )));
+            }
+            None => {}
+        }
+    }
+    Ok(restored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_the_changelog_format() {
+        let state = PackageState::default();
+        let bytes = encode(&state).expect("encodes");
+        assert_eq!(bytes[0], FORMAT_V1);
+        assert_eq!(decode(&bytes), Ok(state));
+        assert!(decode(&[9, 1, 2]).is_err());
+        assert!(decode(&[]).is_err());
+    }
+}

@@ -1,0 +1,292 @@
+//! `unitrack run` as a stream processor, in-process against the real local stack: raw
+//! carrier bodies in, status changes out, as `unitrack replay` of the same input says.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use support::{
+    Consumed, Running, consume_until, decode_changes, produce, published, replayed, stack,
+    unique_config,
+};
+use unitrack::config::Config;
+
+const WAIT: Duration = Duration::from_secs(45);
+
+fn fixture(carrier: &str, case: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/carriers/{carrier}/{case}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn raw(config: &Config, carrier: &str) -> String {
+    config.raw_topic(carrier)
+}
+
+async fn changes_until(config: &Config, count: usize) -> Vec<unitrack::avro::StatusChangedRecord> {
+    let records = consume_until(
+        &config.kafka.bootstrap_servers,
+        &config.topics.status_changed,
+        WAIT,
+        |r| r.len() >= count,
+    );
+    decode_changes(&config.schema_registry.url, &records).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_bodies_become_the_status_changes_replay_prescribes() {
+    let stack = stack();
+    let config = unique_config(&stack, true);
+    let running = Running::start(&config);
+
+    let dhl = vec![
+        fixture("dhl", "return_flag_returned_to_sender.json"),
+        fixture("dhl", "english_failed_attempt_locker_then_collected.json"),
+    ];
+    let gls = vec![fixture("gls", "documented_two_parcels.json")];
+    let dhl_records: Vec<_> = dhl
+        .iter()
+        .map(|b| (Some(b"any-key".to_vec()), b.clone()))
+        .collect();
+    produce(&stack.bootstrap, &raw(&config, "dhl"), &dhl_records).await;
+    produce(
+        &stack.bootstrap,
+        &raw(&config, "gls"),
+        &[(None, gls[0].clone())],
+    )
+    .await;
+
+    let mut expected = replayed("dhl", &dhl);
+    expected.extend(replayed("gls", &gls));
+    assert!(
+        expected.len() >= 4,
+        "the fixtures make several changes: {expected:?}"
+    );
+    let changes = changes_until(&config, expected.len()).await;
+    assert_eq!(published(&changes), expected);
+
+    // The fields Flow reads.
+    let returned = changes
+        .iter()
+        .find(|c| c.status.as_str() == "RETURNED_TO_SENDER")
+        .expect("the returnFlag body ends returned to sender");
+    assert_eq!(returned.carrier, "dhl");
+    assert_eq!(
+        returned.package_key,
+        format!("dhl:{}", returned.tracking_number)
+    );
+    assert_eq!(returned.source, unitrack::domain::ChangeSource::Carrier);
+    assert_eq!(returned.event_id.len(), 32);
+    assert!(returned.processed_at >= returned.occurred_at);
+
+    // One raw body with two parcels: two packages, each in exactly one partition of
+    // shipment.events, keyed by package.
+    let events = consume_until(
+        &stack.bootstrap,
+        &config.topics.events,
+        Duration::from_secs(3),
+        |_| false,
+    );
+    let mut partitions: HashMap<Vec<u8>, HashSet<i32>> = HashMap::new();
+    for record in &events {
+        partitions
+            .entry(record.key.clone().expect("keyed"))
+            .or_default()
+            .insert(record.partition);
+    }
+    let gls_packages: Vec<_> = partitions
+        .keys()
+        .filter(|k| k.starts_with(b"gls:"))
+        .collect();
+    assert_eq!(gls_packages.len(), 2, "{partitions:?}");
+    assert!(partitions.values().all(|p| p.len() == 1), "{partitions:?}");
+    running.stop().await;
+}
+
+/// A body of the same shipment with one new event, a minute after its oldest one: a late
+/// event, older than the status it would have to change.
+fn late_event(body: &[u8]) -> Vec<u8> {
+    let mut json: serde_json::Value = serde_json::from_slice(body).expect("JSON fixture");
+    let events = json["shipments"][0]["events"]
+        .as_array_mut()
+        .expect("events");
+    let mut oldest = events.last().cloned().expect("an event");
+    let at = chrono::NaiveDateTime::parse_from_str(
+        oldest["timestamp"].as_str().expect("time"),
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    .expect("DHL local time");
+    oldest["timestamp"] = serde_json::json!(
+        (at + chrono::Duration::minutes(1))
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    );
+    oldest["statusCode"] = serde_json::json!("transit");
+    oldest["description"] = serde_json::json!("The shipment has arrived at the delivery base");
+    oldest["status"] = oldest["description"].clone();
+    *events = vec![oldest];
+    serde_json::to_vec(&json).expect("serialises")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_late_events_and_poison_change_nothing_and_stop_nothing() {
+    let stack = stack();
+    let config = unique_config(&stack, true);
+    let running = Running::start(&config);
+    let body = fixture("dhl", "english_failed_attempt_locker_then_collected.json");
+    let first = replayed("dhl", std::slice::from_ref(&body));
+    produce(
+        &stack.bootstrap,
+        &raw(&config, "dhl"),
+        &[(Some(b"k".to_vec()), body.clone())],
+    )
+    .await;
+    let changes = changes_until(&config, first.len()).await;
+    assert_eq!(published(&changes), first);
+
+    // The same body again (a duplicate), a late older event, a malformed body, then
+    // another package.
+    let malformed = fixture("dhl", "malformed_json.json");
+    let sentinel = fixture("gls", "delivered.json");
+    let late = late_event(&body);
+    let with_late = replayed("dhl", &[body.clone(), late.clone()]);
+    assert_eq!(
+        with_late, first,
+        "replay agrees: the late event changes nothing"
+    );
+    produce(
+        &stack.bootstrap,
+        &raw(&config, "dhl"),
+        &[
+            (Some(b"k".to_vec()), body.clone()),
+            (Some(b"k".to_vec()), late),
+            (Some(b"k".to_vec()), malformed.clone()),
+        ],
+    )
+    .await;
+    produce(
+        &stack.bootstrap,
+        &raw(&config, "gls"),
+        &[(None, sentinel.clone())],
+    )
+    .await;
+    let after = replayed("gls", std::slice::from_ref(&sentinel));
+    let changes = changes_until(&config, first.len() + after.len()).await;
+    let mut expected = first.clone();
+    expected.extend(after);
+    assert_eq!(
+        published(&changes),
+        expected,
+        "the duplicate and the late event published nothing"
+    );
+
+    // The poison record is in the DLQ with its key, value and provenance.
+    let dlq = consume_until(&stack.bootstrap, &config.topics.dlq, WAIT, |r| {
+        !r.is_empty()
+    });
+    assert_eq!(dlq.len(), 1);
+    let poison: &Consumed = &dlq[0];
+    assert_eq!(poison.value.as_deref(), Some(malformed.as_slice()));
+    assert_eq!(poison.key.as_deref(), Some(&b"k"[..]));
+    let header = |name: &str| {
+        poison
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_else(|| panic!("header {name} missing: {:?}", poison.headers))
+    };
+    assert_eq!(header("unitrack.error.class"), "syntax");
+    assert!(header("unitrack.error.reason").contains("not parseable"));
+    assert_eq!(header("unitrack.source.topic"), raw(&config, "dhl"));
+    assert_eq!(header("unitrack.source.offset"), "3");
+    assert!(header("unitrack.source.partition").parse::<i32>().is_ok());
+    assert_eq!(header("unitrack.carrier"), "dhl");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_without_publishing_anything_again() {
+    let stack = stack();
+    let config = unique_config(&stack, true);
+    let running = Running::start(&config);
+    let body = fixture("dhl", "english_failed_attempt_locker_then_collected.json");
+    let first = replayed("dhl", std::slice::from_ref(&body));
+    produce(
+        &stack.bootstrap,
+        &raw(&config, "dhl"),
+        &[(None, body.clone())],
+    )
+    .await;
+    assert_eq!(published(&changes_until(&config, first.len()).await), first);
+    running.stop().await;
+
+    // Restarted: the same body arrives again (a carrier re-sends its history) and a new one.
+    let running = Running::start(&config);
+    let sentinel = fixture("gls", "delivered.json");
+    produce(&stack.bootstrap, &raw(&config, "dhl"), &[(None, body)]).await;
+    produce(
+        &stack.bootstrap,
+        &raw(&config, "gls"),
+        &[(None, sentinel.clone())],
+    )
+    .await;
+    let mut expected = first;
+    expected.extend(replayed("gls", &[sentinel]));
+    let changes = changes_until(&config, expected.len()).await;
+    assert_eq!(
+        published(&changes),
+        expected,
+        "state was restored: nothing published twice"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_status_command_is_published_as_manual_and_a_bad_command_is_dead_lettered() {
+    let stack = stack();
+    let config = unique_config(&stack, true);
+    let running = Running::start(&config);
+    let good = br#"{"id":"cmd-1","type":"set_status","carrier":"dhl","tracking_number":"00340434161094038871",
+        "status":"RETURNED_TO_SENDER","sub_status":"received","reason":"back in the warehouse","actor":"ops@example.com"}"#;
+    let bad = br#"{"id":"cmd-2","type":"set_status","carrier":"dhl","tracking_number":"1","status":"BEAMED","reason":"r","actor":"a"}"#;
+    produce(
+        &stack.bootstrap,
+        &config.topics.commands,
+        &[
+            (Some(b"dhl:00340434161094038871".to_vec()), bad.to_vec()),
+            (None, good.to_vec()),
+            (None, good.to_vec()),
+        ],
+    )
+    .await;
+    let changes = changes_until(&config, 1).await;
+    assert_eq!(changes.len(), 1);
+    let change = &changes[0];
+    assert_eq!(change.package_key, "dhl:00340434161094038871");
+    assert_eq!(change.status.as_str(), "RETURNED_TO_SENDER");
+    assert_eq!(change.source, unitrack::domain::ChangeSource::Manual);
+    assert_eq!(change.actor.as_deref(), Some("ops@example.com"));
+    assert_eq!(change.reason.as_deref(), Some("back in the warehouse"));
+    let dlq = consume_until(&stack.bootstrap, &config.topics.dlq, WAIT, |r| {
+        !r.is_empty()
+    });
+    assert_eq!(dlq.len(), 1);
+    assert!(
+        dlq[0]
+            .headers
+            .iter()
+            .any(|(k, v)| k == "unitrack.error.class" && v == b"unknown_status")
+    );
+    // The re-sent command id was a no-op: still one change after more traffic.
+    let sentinel = fixture("gls", "delivered.json");
+    let after = replayed("gls", std::slice::from_ref(&sentinel));
+    produce(&stack.bootstrap, &raw(&config, "gls"), &[(None, sentinel)]).await;
+    assert_eq!(
+        changes_until(&config, 1 + after.len()).await.len(),
+        1 + after.len()
+    );
+    running.stop().await;
+}
