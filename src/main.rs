@@ -98,7 +98,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             unitrack::telemetry::init(&config.log);
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
-            match runtime.block_on(unitrack::app::run(config, shutdown_signal())) {
+            let shutdown = runtime.block_on(async { shutdown_signal() });
+            match runtime.block_on(unitrack::app::run(config, shutdown)) {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(error) => {
                     eprintln!("unitrack: {error}");
@@ -160,26 +161,23 @@ fn read_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
         .collect()
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal during start-up is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (terminate, interrupt) {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
                 }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
     }
 }

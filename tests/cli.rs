@@ -86,7 +86,7 @@ fn run_checks_the_topics_and_exits_zero_on_sigterm() {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match lines_rx.recv_timeout(left) {
-            Ok(line) if line.contains("all topics present") => break,
+            Ok(line) if line.contains("unitrack is running") => break,
             Ok(line) => seen.push(line),
             Err(_) => {
                 let _ = child.kill();
