@@ -98,7 +98,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             unitrack::telemetry::init(&config.log);
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
-            let shutdown = runtime.block_on(async { shutdown_signal() });
+            let shutdown = {
+                let _context = runtime.enter();
+                shutdown_signal()
+            };
             match runtime.block_on(unitrack::app::run(config, shutdown)) {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(error) => {
