@@ -58,6 +58,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     );
     let codec = Arc::new(Codec::connect(&config).await?);
     let stop = Arc::new(AtomicBool::new(false));
+    // If this future is dropped (cancelled), the stage threads must still stop.
+    let _stop_on_drop = StopOnDrop(stop.clone());
     let mut stages: JoinSet<(&'static str, Result<(), StageError>)> = JoinSet::new();
     let stages_config = config.processing.stages;
     if stages_config.normalise() {
@@ -103,6 +105,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             info!("Stopped cleanly.");
             Ok(())
         }
+    }
+}
+
+/// Sets the stop flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
