@@ -16,7 +16,7 @@
 //! documented standard event code alone. Data-service notices (standard code `DD`) and money
 //! transfers (`GT`) say nothing about where the parcel is: they are info events; `STORN`
 //! (the driver deleted the previous event) is a correction. Anything else undocumented takes a
-//! non-terminal status from its text when the text names one (the `dhl` text rules), else
+//! non-terminal status from its text when the text names one ([`dhl_text`](super::dhl_text)), else
 //! it is [`Status::Unknown`].
 //!
 //! `ruecksendung="true"` marks an event of a return to sender: a delivery is then
@@ -25,7 +25,7 @@
 //! Times are `dd.MM.yyyy HH:mm`, German local time without offset: read in Europe/Berlin
 //! ([`ZoneSource::CarrierDefault`]).
 
-use super::dhl::{NON_TERMINAL, classify_text, sub_from_text};
+use super::dhl_text::{NON_TERMINAL, classify_text, sub_from_text};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
     CarrierEvent, Correction, EventTime, Location, ReasonOwner, Status, SubCode, TimeError,

@@ -10,6 +10,7 @@
 
 mod dhl;
 mod dhl_parcel_de;
+mod dhl_text;
 mod dpd;
 mod fedex;
 mod gls;
