@@ -11,8 +11,8 @@
 //!
 //! DHL has only five status codes (`pre-transit`, `transit`, `delivered`, `failure`,
 //! `unknown`), so the event text (`status`, `description`, `remark`; English or German) is
-//! classified by [`TEXT_RULES`] to find out-for-delivery, pickup points and the failure
-//! reason. Each code admits only some statuses from the text (a `pre-transit` text never
+//! classified by the phrase table of [`dhl_text`](super::dhl_text) to find
+//! out-for-delivery, pickup points and the failure reason. Each code admits only some statuses from the text (a `pre-transit` text never
 //! makes a parcel delivered). `unknown` and unrecognised codes take a non-terminal status
 //! from the text when it names one, else they are [`Status::Unknown`].
 //!
@@ -25,6 +25,7 @@
 //! zone of the event's country, else of the destination, else of the origin
 //! ([`ZoneSource::Location`]), else in Europe/Berlin ([`ZoneSource::Assumed`]).
 
+use super::dhl_text::{NON_TERMINAL, classify_text, sub_from_text};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
     CarrierEvent, EventTime, Location, Status, SubCode, TimeError, TrackingNumber, ZoneSource,
@@ -208,17 +209,6 @@ impl Code {
     }
 }
 
-/// The statuses a text alone may give: never a terminal one.
-pub(super) const NON_TERMINAL: &[Status] = &[
-    Status::InfoReceived,
-    Status::InTransit,
-    Status::OutForDelivery,
-    Status::AvailableForPickup,
-    Status::DeliveryFailed,
-    Status::Exception,
-    Status::ReturningToSender,
-];
-
 /// What one DHL event says, before `returnFlag` is applied.
 struct Reading<'a> {
     event: &'a Event,
@@ -384,246 +374,6 @@ fn location(place: Option<&Place>) -> Location {
         postal_code: part(|a| &a.postal_code),
         country: part(|a| &a.country_code),
     }
-}
-
-/// DHL's event texts (English and German, lower-cased), most specific first. The first row
-/// whose status the status code admits decides the status; the sub-code is that row's, or
-/// else the first one of any matching row that the decided status allows (so "returned to
-/// sender, acceptance refused" is `RETURNING_TO_SENDER.refused`). Also used by
-/// `dhl_parcel_de` for events whose codes are not documented.
-#[rustfmt::skip]
-pub(super) const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
-    use Status::*;
-    use SubCode::*;
-    &[
-        // Returns to the sender (the reason, found further down, only adds the sub-code).
-        ("zurück an den absender", ReturningToSender, None),
-        ("zurück an absender", ReturningToSender, None),
-        ("an den absender zurück", ReturningToSender, None),
-        ("an den absender zugestellt", ReturningToSender, None),
-        ("rücksendung", ReturningToSender, None),
-        ("ruecksendung", ReturningToSender, None),
-        ("returned to sender", ReturningToSender, None),
-        ("returned to the sender", ReturningToSender, None),
-        ("return to sender", ReturningToSender, None),
-        ("return to shipper", ReturningToSender, None),
-        ("back to the sender", ReturningToSender, None),
-        // Not picked up from the sender, or not collected from a pickup point in time.
-        ("konnte nicht abgeholt", Exception, Some(PickupFailed)),
-        ("abholung nicht erfolgreich", Exception, Some(PickupFailed)),
-        ("could not be picked up", Exception, Some(PickupFailed)),
-        ("pickup unsuccessful", Exception, Some(PickupFailed)),
-        ("nicht abgeholt", Exception, Some(PickupMissed)),
-        ("nicht abgeholt", ReturningToSender, Some(NotCollected)),
-        ("lagerfrist", Exception, Some(PickupMissed)),
-        ("not collected", Exception, Some(PickupMissed)),
-        ("not collected", ReturningToSender, Some(NotCollected)),
-        ("storage period", Exception, Some(PickupMissed)),
-        // Customs refusals (before "verweigert" = refused by the recipient).
-        ("einfuhr verweigert", Exception, Some(CustomsRejected)),
-        ("zollabfertigung wurde abgelehnt", Exception, Some(CustomsRejected)),
-        ("clearance refused", Exception, Some(CustomsRejected)),
-        ("import refused", Exception, Some(CustomsRejected)),
-        // Definitive failures.
-        ("verloren gegangen", Failed, Some(Lost)),
-        ("has been lost", Failed, Some(Lost)),
-        ("vernichtet", Failed, Some(Destroyed)),
-        ("destroyed", Failed, Some(Destroyed)),
-        ("disposed", Failed, Some(Destroyed)),
-        ("beschlagnahmt", Failed, Some(Seized)),
-        ("confiscated", Failed, Some(Seized)),
-        ("seized", Failed, Some(Seized)),
-        // Redirected (before the address problems).
-        ("nachgesendet", InTransit, Some(Redirected)),
-        ("nachsendung", InTransit, Some(Redirected)),
-        ("umgeleitet", InTransit, Some(Redirected)),
-        ("andere adresse", InTransit, Some(Redirected)),
-        ("neue adresse", InTransit, Some(Redirected)),
-        ("new address", InTransit, Some(Redirected)),
-        ("another address", InTransit, Some(Redirected)),
-        ("redirect", InTransit, Some(Redirected)),
-        ("rerouted", InTransit, Some(Redirected)),
-        // Why a delivery attempt failed.
-        ("nicht angetroffen", DeliveryFailed, Some(RecipientAbsent)),
-        ("nicht anwesend", DeliveryFailed, Some(RecipientAbsent)),
-        ("nicht zu hause", DeliveryFailed, Some(RecipientAbsent)),
-        ("not at home", DeliveryFailed, Some(RecipientAbsent)),
-        ("not present", DeliveryFailed, Some(RecipientAbsent)),
-        ("verweigert", DeliveryFailed, Some(Refused)),
-        ("refused", DeliveryFailed, Some(Refused)),
-        ("verzogen", Exception, Some(RecipientMoved)),
-        ("verzogen", DeliveryFailed, Some(AddressIssue)),
-        ("has moved", Exception, Some(RecipientMoved)),
-        ("has moved", DeliveryFailed, Some(AddressIssue)),
-        ("adressfehler", DeliveryFailed, Some(AddressIssue)),
-        ("adresse fehlerhaft", DeliveryFailed, Some(AddressIssue)),
-        ("fehlerhafte adresse", DeliveryFailed, Some(AddressIssue)),
-        ("falsche adresse", DeliveryFailed, Some(AddressIssue)),
-        ("adresse unvollständig", DeliveryFailed, Some(AddressIssue)),
-        ("unvollständige adresse", DeliveryFailed, Some(AddressIssue)),
-        ("nicht zu ermitteln", DeliveryFailed, Some(AddressIssue)),
-        ("empfänger unbekannt", DeliveryFailed, Some(AddressIssue)),
-        ("address error", DeliveryFailed, Some(AddressIssue)),
-        ("incorrect address", DeliveryFailed, Some(AddressIssue)),
-        ("wrong address", DeliveryFailed, Some(AddressIssue)),
-        ("bad address", DeliveryFailed, Some(AddressIssue)),
-        ("incomplete address", DeliveryFailed, Some(AddressIssue)),
-        ("address is incomplete", DeliveryFailed, Some(AddressIssue)),
-        ("insufficient address", DeliveryFailed, Some(AddressIssue)),
-        ("unknown recipient", DeliveryFailed, Some(AddressIssue)),
-        ("altersprüfung", DeliveryFailed, Some(IdCheckFailed)),
-        ("identitätsprüfung", DeliveryFailed, Some(IdCheckFailed)),
-        ("age check", DeliveryFailed, Some(IdCheckFailed)),
-        ("identity check", DeliveryFailed, Some(IdCheckFailed)),
-        (" geschlossen", DeliveryFailed, Some(BusinessClosed)),
-        (" closed", DeliveryFailed, Some(BusinessClosed)),
-        ("zahlung erforderlich", DeliveryFailed, Some(PaymentRequired)),
-        ("zahlung ausstehend", DeliveryFailed, Some(PaymentRequired)),
-        ("payment required", DeliveryFailed, Some(PaymentRequired)),
-        ("awaiting payment", DeliveryFailed, Some(PaymentRequired)),
-        ("benachrichtigungskarte", DeliveryFailed, Some(NoticeLeft)),
-        ("notification card", DeliveryFailed, Some(NoticeLeft)),
-        ("unzustellbar", DeliveryFailed, None),
-        ("unzustellbar", ReturningToSender, Some(Undeliverable)),
-        ("undeliverable", DeliveryFailed, None),
-        ("undeliverable", ReturningToSender, Some(Undeliverable)),
-        // A failed attempt without a reason.
-        ("konnte nicht zugestellt", DeliveryFailed, None),
-        ("nicht zugestellt werden", DeliveryFailed, None),
-        ("zustellung nicht möglich", DeliveryFailed, None),
-        ("could not be delivered", DeliveryFailed, None),
-        ("not delivered", DeliveryFailed, None),
-        ("unsuccessful", DeliveryFailed, None),
-        // Problems on the way.
-        ("verzollt", InTransit, Some(CustomsReleased)),
-        ("zollfreigabe", InTransit, Some(CustomsReleased)),
-        ("clearance processing complete", InTransit, Some(CustomsReleased)),
-        ("released by customs", InTransit, Some(CustomsReleased)),
-        ("zoll", InTransit, Some(CustomsProcessing)),
-        ("zoll", Exception, Some(CustomsHold)),
-        ("customs", InTransit, Some(CustomsProcessing)),
-        ("customs", Exception, Some(CustomsHold)),
-        ("clearance", InTransit, Some(CustomsProcessing)),
-        ("clearance", Exception, Some(CustomsHold)),
-        ("beschädig", Exception, Some(Damaged)),
-        ("damage", Exception, Some(Damaged)),
-        ("nachforschung", Exception, Some(Investigation)),
-        ("investigation", Exception, Some(Investigation)),
-        ("unwetter", Exception, Some(Weather)),
-        ("witterung", Exception, Some(Weather)),
-        ("weather", Exception, Some(Weather)),
-        ("höhere gewalt", Exception, Some(ForceMajeure)),
-        ("force majeure", Exception, Some(ForceMajeure)),
-        ("streik", Exception, Some(ForceMajeure)),
-        ("strike", Exception, Some(ForceMajeure)),
-        ("verzöger", Exception, Some(Delayed)),
-        ("verspät", Exception, Some(Delayed)),
-        ("delay", Exception, Some(Delayed)),
-        ("on hold", Exception, Some(Held)),
-        // Out for delivery.
-        ("zustellfahrzeug", OutForDelivery, Some(OnVehicle)),
-        ("in zustellung", OutForDelivery, Some(OnVehicle)),
-        ("delivery vehicle", OutForDelivery, Some(OnVehicle)),
-        ("out for delivery", OutForDelivery, Some(OnVehicle)),
-        ("with courier for delivery", OutForDelivery, Some(OnVehicle)),
-        // Waiting at a pickup point (the place, found further down, adds the sub-code).
-        ("zur abholung bereit", AvailableForPickup, None),
-        ("bereit zur abholung", AvailableForPickup, None),
-        ("abholbereit", AvailableForPickup, None),
-        ("ready for pick-up", AvailableForPickup, None),
-        ("ready for pickup", AvailableForPickup, None),
-        ("ready for collection", AvailableForPickup, None),
-        ("available for pickup", AvailableForPickup, None),
-        // How it was delivered (admitted under `delivered` only).
-        ("nachbar", Delivered, Some(Neighbour)),
-        ("neighbo", Delivered, Some(Neighbour)),
-        ("ablageort", Delivered, Some(SafePlace)),
-        ("wunschort", Delivered, Some(SafePlace)),
-        ("briefkasten", Delivered, Some(SafePlace)),
-        ("safe place", Delivered, Some(SafePlace)),
-        ("preferred location", Delivered, Some(SafePlace)),
-        ("mailbox", Delivered, Some(SafePlace)),
-        ("letterbox", Delivered, Some(SafePlace)),
-        ("andere anwesende person", Delivered, Some(Agent)),
-        ("bevollmächtigt", Delivered, Some(Agent)),
-        ("different person", Delivered, Some(Agent)),
-        ("other person", Delivered, Some(Agent)),
-        ("abgeholt", Delivered, Some(CollectedAtPickupPoint)),
-        ("picked up", Delivered, Some(CollectedAtPickupPoint)),
-        ("collected", Delivered, Some(CollectedAtPickupPoint)),
-        ("packstation", Delivered, Some(CollectedAtPickupPoint)),
-        ("filiale", Delivered, Some(CollectedAtPickupPoint)),
-        ("paketshop", Delivered, Some(CollectedAtPickupPoint)),
-        ("retail outlet", Delivered, Some(CollectedAtPickupPoint)),
-        ("parcel shop", Delivered, Some(CollectedAtPickupPoint)),
-        ("persönlich", Delivered, Some(Recipient)),
-        ("an den empfänger", Delivered, Some(Recipient)),
-        ("in person", Delivered, Some(Recipient)),
-        ("to the recipient", Delivered, Some(Recipient)),
-        ("signed", Delivered, Some(Signed)),
-        // Before the first scan.
-        ("elektronisch", InfoReceived, Some(LabelCreated)),
-        ("angekündigt", InfoReceived, Some(LabelCreated)),
-        ("electronically", InfoReceived, Some(LabelCreated)),
-        ("announced", InfoReceived, Some(LabelCreated)),
-        ("abholauftrag", InfoReceived, Some(PickupScheduled)),
-        ("pickup request", InfoReceived, Some(PickupScheduled)),
-        ("storniert", Cancelled, Some(ByShipper)),
-        ("cancelled", Cancelled, Some(ByShipper)),
-        ("canceled", Cancelled, Some(ByShipper)),
-        // Through the network.
-        ("eingeliefert", InTransit, Some(DroppedOff)),
-        ("einlieferung", InTransit, Some(DroppedOff)),
-        ("posted by the sender", InTransit, Some(DroppedOff)),
-        ("dropped off", InTransit, Some(DroppedOff)),
-        ("abgeholt", InTransit, Some(PickedUp)),
-        ("picked up", InTransit, Some(PickedUp)),
-        ("ziel-paketzentrum", InTransit, Some(AtDestinationDepot)),
-        ("zustellbasis", InTransit, Some(AtDestinationDepot)),
-        ("destination parcel cent", InTransit, Some(AtDestinationDepot)),
-        ("delivery facility", InTransit, Some(AtDestinationDepot)),
-        ("delivery depot", InTransit, Some(AtDestinationDepot)),
-        ("zielland", InTransit, Some(International)),
-        ("ausland", InTransit, Some(International)),
-        ("destination country", InTransit, Some(International)),
-        ("partner", InTransit, Some(Transferred)),
-        ("paketzentrum", InTransit, Some(Processing)),
-        ("parcel cent", InTransit, Some(Processing)),
-        ("bearbeitet", InTransit, Some(Processing)),
-        ("processed", InTransit, Some(Processing)),
-        ("weitertransport", InTransit, Some(Processing)),
-        ("onward transport", InTransit, Some(Processing)),
-        ("sort facility", InTransit, Some(Processing)),
-        ("departed", InTransit, Some(Processing)),
-        ("arrived", InTransit, Some(Processing)),
-        ("in transit", InTransit, Some(Processing)),
-        // Pickup points named without "ready for pickup".
-        ("packstation", AvailableForPickup, Some(Locker)),
-        ("locker", AvailableForPickup, Some(Locker)),
-        ("filiale", AvailableForPickup, Some(PostOffice)),
-        ("retail outlet", AvailableForPickup, Some(PostOffice)),
-        ("post office", AvailableForPickup, Some(PostOffice)),
-        ("paketshop", AvailableForPickup, Some(ParcelShop)),
-        ("parcel shop", AvailableForPickup, Some(ParcelShop)),
-        ("parcelshop", AvailableForPickup, Some(ParcelShop)),
-        ("service point", AvailableForPickup, Some(ParcelShop)),
-    ]
-};
-
-/// Classifies a lower-cased text with [`TEXT_RULES`], among the `admitted` statuses.
-pub(super) fn classify_text(text: &str, admitted: &[Status]) -> Option<(Status, Option<SubCode>)> {
-    let (_, status, sub) = TEXT_RULES
-        .iter()
-        .find(|(needle, status, _)| admitted.contains(status) && text.contains(needle))?;
-    Some((*status, sub.or_else(|| sub_from_text(text, *status))))
-}
-
-/// The first sub-code of a matching [`TEXT_RULES`] row that `status` allows.
-pub(super) fn sub_from_text(text: &str, status: Status) -> Option<SubCode> {
-    TEXT_RULES
-        .iter()
-        .filter(|(needle, ..)| text.contains(needle))
-        .find_map(|(_, _, sub)| sub.filter(|sub| status.allows(*sub)))
 }
 
 #[cfg(test)]
@@ -929,15 +679,5 @@ mod tests {
             ..RawRecord::default()
         };
         assert_eq!(Dhl.map(&raw).map_err(|e| e.class()), Err("shape"));
-    }
-
-    #[test]
-    fn every_rule_needle_is_lower_case() {
-        for (needle, status, sub) in TEXT_RULES {
-            assert_eq!(*needle, needle.to_lowercase());
-            if let Some(sub) = sub {
-                assert!(status.allows(*sub), "{needle}: {status}.{sub}");
-            }
-        }
     }
 }

@@ -14,9 +14,9 @@
 //! Each event is mapped by its ICE event code, refined by its RIC reason code and the TTPRO
 //! `standard-event-code` ([`map_codes`]); an ICE not in DHL's table falls back to the
 //! documented standard event code alone. Data-service notices (standard code `DD`) and money
-//! transfers (`GT`) say nothing about the parcel and are left out; `STORN` (the driver
-//! deleted the previous event) is a correction. Anything else undocumented takes a
-//! non-terminal status from its text when the text names one (the `dhl` text rules), else
+//! transfers (`GT`) say nothing about where the parcel is: they are info events; `STORN`
+//! (the driver deleted the previous event) is a correction. Anything else undocumented takes a
+//! non-terminal status from its text when the text names one ([`dhl_text`](super::dhl_text)), else
 //! it is [`Status::Unknown`].
 //!
 //! `ruecksendung="true"` marks an event of a return to sender: a delivery is then
@@ -25,7 +25,7 @@
 //! Times are `dd.MM.yyyy HH:mm`, German local time without offset: read in Europe/Berlin
 //! ([`ZoneSource::CarrierDefault`]).
 
-use super::dhl::{NON_TERMINAL, classify_text, sub_from_text};
+use super::dhl_text::{NON_TERMINAL, classify_text, sub_from_text};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
     CarrierEvent, Correction, EventTime, Location, ReasonOwner, Status, SubCode, TimeError,
@@ -223,17 +223,17 @@ fn piece_events(piece: &Data, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, 
     let delivered_flag = status_only && value(&piece.delivery_event_flag) == Some("1");
     let mut mapped = Vec::new();
     for fields in fields.iter().filter(|fields| !fields.is_skeletal()) {
-        mapped.extend(piece_event(&tracking, fields, delivered_flag)?);
+        mapped.push(piece_event(&tracking, fields, delivered_flag)?);
     }
     Ok(mapped)
 }
 
-/// One event as a unified event; `None` for events that say nothing about the parcel.
+/// One event as a unified event.
 fn piece_event(
     tracking: &TrackingNumber,
     fields: &Fields<'_>,
     delivered_flag: bool,
-) -> Result<Option<CarrierEvent>, MapError> {
+) -> Result<CarrierEvent, MapError> {
     let timestamp = fields.timestamp.ok_or_else(|| {
         MapError::Shape(format!(
             "piece {tracking}: `piece-event` without `event-timestamp`"
@@ -250,10 +250,13 @@ fn piece_event(
         .collect::<Vec<_>>()
         .join(" | ");
     let (status, sub) = match map_codes(&ice, &ric, &standard) {
-        Mapping::Ignored => return Ok(None),
+        Mapping::Info => {
+            let event = CarrierEvent::info(tracking.clone(), time);
+            return Ok(described(event, fields));
+        }
         Mapping::Correction => {
             let event = CarrierEvent::correction(tracking.clone(), time, Correction::Latest);
-            return Ok(Some(described(event, fields)));
+            return Ok(described(event, fields));
         }
         Mapping::To(status, sub) => (status, sub.or_else(|| sub_from_text(&text, status))),
         Mapping::Unmapped if delivered_flag => (Status::Delivered, None),
@@ -270,7 +273,7 @@ fn piece_event(
         "FRMJR" => event = event.reason_owner(ReasonOwner::ForceMajeure),
         _ => {}
     }
-    Ok(Some(described(event, fields)))
+    Ok(described(event, fields))
 }
 
 /// Adds the raw codes (in a stable order: they make the identity), text and place.
@@ -334,8 +337,8 @@ enum Mapping {
     To(Status, Option<SubCode>),
     /// Voids the previous event (`STORN`).
     Correction,
-    /// Says nothing about the parcel (data service, money transfer).
-    Ignored,
+    /// Says nothing about where the parcel is (data service, money transfer).
+    Info,
     /// Not in DHL's table.
     Unmapped,
 }
@@ -343,11 +346,11 @@ enum Mapping {
 /// DHL's ICE event codes (with the RIC reason and the standard event code where they
 /// change the meaning), from DHL's ICE/RIC table of July 2024.
 fn map_codes(ice: &str, ric: &str, standard: &str) -> Mapping {
-    use Mapping::{Correction, Ignored, To};
+    use Mapping::{Correction, Info, To};
     use Status::*;
     use SubCode::*;
     if matches!(standard, "DD" | "GT") && !matches!((ice, ric), ("ADVIS", "STBSD") | ("STORN", _)) {
-        return Ignored;
+        return Info;
     }
     match ice {
         "PARCV" => To(InfoReceived, Some(LabelCreated)),
@@ -526,7 +529,7 @@ fn by_standard_code(standard: &str) -> Mapping {
         "ZN" => To(DeliveryFailed, None),
         "BV" => To(Exception, Some(Unspecified)),
         "AN" => To(Exception, Some(PickupFailed)),
-        "DD" | "GT" => Mapping::Ignored,
+        "DD" | "GT" => Mapping::Info,
         // `LA` (in storage) alone does not say where or why.
         _ => Mapping::Unmapped,
     }
@@ -667,15 +670,39 @@ mod tests {
     }
 
     #[test]
-    fn storno_is_a_correction_and_data_service_notices_are_left_out() {
+    fn storno_is_a_correction_data_service_notices_are_info_and_empty_events_left_out() {
         let body = r#"<data name="piece-shipment-list" code="0"><data name="piece-shipment" piece-code="1"><data name="piece-event-list">
             <data name="piece-event" event-timestamp="18.03.2016 09:00" ice="ADVIS" ric="MSGST" standard-event-code="DD"/>
             <data name="piece-event" event-timestamp="18.03.2016 10:00" ice="STORN" ric="NRQRD" standard-event-code="DD"/>
             <data name="piece-event" event-timestamp="18.03.2016 11:00"/>
         </data></data></data>"#;
         let events = map(body).expect("maps");
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].correction, Some(Correction::Latest));
+        assert_eq!(events.len(), 2);
+        assert!(events[0].info);
+        assert_eq!(events[0].correction, None);
+        assert_eq!(events[1].correction, Some(Correction::Latest));
+        assert!(!events[1].info);
+    }
+
+    #[test]
+    fn data_service_and_money_transfer_codes_are_info_and_undocumented_codes_unknown() {
+        for attributes in [
+            r#"ice="ADVIS" ric="DLVDT" standard-event-code="DD" event-text="Der Empfänger hat einen Wunschtag gewählt.""#,
+            r#"ice="ZZZZZ" ric="QQQQQ" standard-event-code="GT""#,
+        ] {
+            let event = one_event(attributes);
+            assert!(event.info, "{attributes}");
+            assert_eq!(event.status, Status::Unknown);
+            assert_eq!(event.codes.len(), 3);
+        }
+        // Stopped by the sender is a data-service code that does change the status.
+        assert_eq!(
+            status_of(r#"ice="ADVIS" ric="STBSD" standard-event-code="DD""#),
+            (Status::Exception, Some(SubCode::Held))
+        );
+        let unknown = one_event(r#"ice="ZZZZZ" ric="QQQQQ" event-text="Statusmeldung 17""#);
+        assert!(!unknown.info);
+        assert_eq!(unknown.status, Status::Unknown);
     }
 
     #[test]

@@ -172,8 +172,10 @@ fn map_scan(
     let time = EventTime::with_offset(parse_offset_time(&scan.date)?);
     let description = non_empty(scan.event_description.as_deref());
     let exception = non_empty(scan.exception_description.as_deref());
-    let (status, sub) = classify(scan, delivery);
-    let mut event = CarrierEvent::new(tracking.clone(), time, status, sub);
+    let mut event = match classify(scan, delivery) {
+        Meaning::Status(status, sub) => CarrierEvent::new(tracking.clone(), time, status, sub),
+        Meaning::Info => CarrierEvent::info(tracking.clone(), time),
+    };
     for (name, value) in [
         ("eventType", Some(scan.event_type.as_str())),
         ("derivedStatusCode", scan.derived_status_code.as_deref()),
@@ -198,9 +200,18 @@ fn map_scan(
     })
 }
 
+/// What one scan event means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meaning {
+    /// A status (`UNKNOWN` for event types outside the official list).
+    Status(Status, Option<SubCode>),
+    /// A documented event type that says nothing about where the package is.
+    Info,
+}
+
 /// The event code table ("Tracking Status Codes"), keyed by `eventType` alone; texts and
 /// details only pick the sub-code.
-fn classify(scan: &ScanEvent, delivery: Option<&DeliveryDetails>) -> (Status, Option<SubCode>) {
+fn classify(scan: &ScanEvent, delivery: Option<&DeliveryDetails>) -> Meaning {
     use Status::*;
     use SubCode::*;
     let reason = non_empty(scan.exception_description.as_deref())
@@ -235,12 +246,13 @@ fn classify(scan: &ScanEvent, delivery: Option<&DeliveryDetails>) -> (Status, Op
         // Documented, but they say nothing about where the package is: "arriving on time",
         // "vehicle furnished but not used", customer delivery option requested/modified/
         // cancelled (RC here is "CDO Cancelled", not the possession code "Recipient"),
-        // return-label link emailed/cancelled/expiring/expired, "split status". The domain
-        // has no "info" status, so they are recorded as UNKNOWN, which never changes it.
-        "AO" | "DR" | "RR" | "RM" | "RC" | "RP" | "LP" | "RG" | "RD" | "SP" => (Unknown, None),
+        // return-label link emailed/cancelled/expiring/expired, "split status".
+        "AO" | "DR" | "RR" | "RM" | "RC" | "RP" | "LP" | "RG" | "RD" | "SP" => {
+            return Meaning::Info;
+        }
         _ => (Unknown, None),
     };
-    (status, sub)
+    Meaning::Status(status, sub)
 }
 
 /// How a delivery was made, from the track result's `deliveryDetails` (they describe the
@@ -416,8 +428,15 @@ mod tests {
         }
     }
 
+    fn pair(meaning: Meaning) -> (Status, Option<SubCode>) {
+        match meaning {
+            Meaning::Status(status, sub) => (status, sub),
+            Meaning::Info => panic!("expected a status, got info"),
+        }
+    }
+
     fn mapped(event_type: &str, derived: &str, description: &str) -> (Status, Option<SubCode>) {
-        classify(&scan(event_type, derived, description, ""), None)
+        pair(classify(&scan(event_type, derived, description, ""), None))
     }
 
     #[test]
@@ -453,13 +472,42 @@ mod tests {
     #[test]
     fn cdo_cancelled_is_information_not_the_recipient() {
         assert_eq!(
-            mapped("RC", "IT", "Delivery option cancelled").0,
-            Status::Unknown
+            classify(&scan("RC", "IT", "Delivery option cancelled", ""), None),
+            Meaning::Info
         );
         assert_eq!(
             mapped("CA", "CA", "Shipment cancelled").0,
             Status::Cancelled
         );
+    }
+
+    #[test]
+    fn information_only_event_types_are_info_and_undocumented_ones_unknown() {
+        for event_type in ["AO", "DR", "RR", "RM", "RC", "RP", "LP", "RG", "RD", "SP"] {
+            assert_eq!(
+                classify(&scan(event_type, "IT", "Notice", ""), None),
+                Meaning::Info,
+                "{event_type}"
+            );
+        }
+        // Seen in real responses but not in the official list: unmapped, counted.
+        assert_eq!(
+            classify(&scan("AE", "IT", "Shipment arriving early", ""), None),
+            Meaning::Status(Status::Unknown, None)
+        );
+    }
+
+    #[test]
+    fn an_info_scan_keeps_its_codes_and_text() {
+        let mut hold = scan("RR", "IT", "Delivery option requested", "");
+        hold.exception_code = Some("A12".to_owned());
+        let tracking = TrackingNumber::parse("843119172384577").expect("valid");
+        let event = map_scan(&tracking, &hold, None).expect("maps");
+        assert!(event.info);
+        assert_eq!(event.status, Status::Unknown);
+        let codes: Vec<_> = event.codes.iter().map(|c| c.value.as_str()).collect();
+        assert_eq!(codes, ["RR", "IT", "A12"]);
+        assert_eq!(event.text.as_deref(), Some("Delivery option requested"));
     }
 
     #[test]
@@ -473,7 +521,12 @@ mod tests {
 
     #[test]
     fn delivery_exceptions_read_their_reason() {
-        let failed = |text: &str| classify(&scan("DE", "DE", "Delivery exception", text), None);
+        let failed = |text: &str| {
+            pair(classify(
+                &scan("DE", "DE", "Delivery exception", text),
+                None,
+            ))
+        };
         assert_eq!(
             failed("Customer not available or business closed").1,
             Some(SubCode::RecipientAbsent)
@@ -496,7 +549,7 @@ mod tests {
             "Tendered at FedEx Facility",
         );
         assert_eq!(
-            classify(&tendered, None),
+            pair(classify(&tendered, None)),
             (Status::InTransit, Some(SubCode::Processing))
         );
     }
@@ -504,12 +557,12 @@ mod tests {
     #[test]
     fn delays_use_the_delay_detail_type() {
         let mut delay = scan("DY", "DY", "Delay", "Package delayed");
-        assert_eq!(classify(&delay, None).1, Some(SubCode::Delayed));
+        assert_eq!(pair(classify(&delay, None)).1, Some(SubCode::Delayed));
         delay.delay_detail = Some(DelayDetail {
             kind: Some("WEATHER".to_owned()),
         });
         assert_eq!(
-            classify(&delay, None),
+            pair(classify(&delay, None)),
             (Status::Exception, Some(SubCode::Weather))
         );
     }
@@ -523,7 +576,7 @@ mod tests {
             "Shipper requested shipment to be returned - Unable to deliver shipment - Returning to shipper",
         );
         assert_eq!(
-            classify(&returning, None),
+            pair(classify(&returning, None)),
             (Status::ReturningToSender, Some(SubCode::SenderRequest))
         );
         assert_eq!(return_reason("recipient refused"), Some(SubCode::Refused));
@@ -539,7 +592,8 @@ mod tests {
             location_type: Some(kind.to_owned()),
             location_description: Some(text.to_owned()),
         };
-        let delivered = |d: DeliveryDetails| classify(&scan("DL", "DL", "Delivered", ""), Some(&d));
+        let delivered =
+            |d: DeliveryDetails| pair(classify(&scan("DL", "DL", "Delivered", ""), Some(&d)));
         assert_eq!(
             delivered(details("FEDEX_LOCATION", "FedEx location")).1,
             Some(SubCode::CollectedAtPickupPoint)
@@ -556,6 +610,9 @@ mod tests {
             delivered(details("OTHER", "Front door")).1,
             Some(SubCode::SafePlace)
         );
-        assert_eq!(classify(&scan("DL", "DL", "Delivered", ""), None).1, None);
+        assert_eq!(
+            pair(classify(&scan("DL", "DL", "Delivered", ""), None)).1,
+            None
+        );
     }
 }

@@ -13,7 +13,7 @@
 //! (code `status`, at `statusDateTime`) when none of its events already reports that
 //! status: so a parcel delivered under an undocumented event code, or fetched with
 //! `showEvents=false`, still gets the carrier's own verdict. `FINAL` ("parcel history
-//! closed") says nothing about the parcel and is not emitted.
+//! closed") says nothing about where the parcel is: it is emitted as an info event.
 
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
@@ -61,13 +61,15 @@ fn parcel_events(index: usize, parcel: &Parcel) -> Result<Vec<CarrierEvent>, Map
         .map(|event| carrier_event(&tracking, event))
         .collect::<Result<Vec<_>, MapError>>()?;
 
-    if let Some((status, sub)) = classify_status(&status_code) {
-        let reported = status != Status::Unknown && events.iter().any(|e| e.status == status);
-        if !reported {
-            let time = EventTime::with_offset(parse_offset_time(&status_time)?);
-            let event = CarrierEvent::new(tracking, time, status, sub).code("status", status_code);
-            events.insert(0, event);
-        }
+    let reported = |status| status != Status::Unknown && events.iter().any(|e| e.status == status);
+    let time = || parse_offset_time(&status_time).map(EventTime::with_offset);
+    let own = match classify_status(&status_code) {
+        Some((status, _)) if reported(status) => None,
+        Some((status, sub)) => Some(CarrierEvent::new(tracking, time()?, status, sub)),
+        None => Some(CarrierEvent::info(tracking, time()?)),
+    };
+    if let Some(event) = own {
+        events.insert(0, event.code("status", status_code));
     }
     Ok(events)
 }
@@ -119,7 +121,7 @@ fn classify_event(code: &str) -> (Status, Option<SubCode>) {
 }
 
 /// A parcel `status` (the OpenAPI enum) to the unified status; `None` for `FINAL`, which
-/// only closes the history and says nothing about where the parcel is.
+/// only closes the history and says nothing about where the parcel is (an info event).
 fn classify_status(status: &str) -> Option<(Status, Option<SubCode>)> {
     let unified = match status {
         "PLANNEDPICKUP" | "INPICKUP" => (Status::InfoReceived, Some(SubCode::PickupScheduled)),
@@ -215,8 +217,23 @@ mod tests {
     }
 
     #[test]
-    fn final_says_nothing() {
+    fn final_says_nothing_about_the_parcel() {
         assert_eq!(classify_status("FINAL"), None);
+    }
+
+    #[test]
+    fn final_is_an_info_event_and_an_undocumented_status_unknown() {
+        let body = r#"{"parcels":[{"unitno":"1","status":"FINAL",
+            "statusDateTime":"2024-11-28T02:00:00+0100","events":[]},
+            {"unitno":"2","status":"RETURNED","statusDateTime":"2024-11-28T02:00:00+0100"}]}"#;
+        let events = map(body).expect("maps");
+        assert_eq!(events.len(), 2);
+        assert!(events[0].info);
+        assert_eq!(events[0].codes[0].value, "FINAL");
+        assert_eq!(events[0].time.utc.to_rfc3339(), "2024-11-28T01:00:00+00:00");
+        assert!(!events[1].info);
+        assert_eq!(events[1].status, Status::Unknown);
+        assert_eq!(events[1].codes[0].value, "RETURNED");
     }
 
     #[test]

@@ -21,8 +21,7 @@
 //!   "travelling to / arrived at the client" (1520, 6080, 6089, 7500) are its normal way
 //!   to the merchant, not a return to sender.
 //! - Preference, note and measurement codes (9040/9041, 93xx) never change the status
-//!   (reference §4.2 "package.info"); the domain has no info kind yet, so they are
-//!   reported as `UNKNOWN`.
+//!   (reference §4.2 "package.info"): they are info events, not unknown codes.
 
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
@@ -650,14 +649,18 @@ mod tests {
     }
 
     #[test]
-    fn info_codes_are_recorded_as_unknown_with_their_text() {
+    fn info_codes_are_info_events_with_their_text_and_undocumented_codes_unknown() {
         let events = map(&body(
-            r#"{"timestamp":"2024-01-18T08:30:00+01:00","code":"9324","description":"A PreferredDeliveryDate has been chosen for delivery."}"#,
+            r#"{"timestamp":"2024-01-18T08:30:00+01:00","code":"9324","description":"A PreferredDeliveryDate has been chosen for delivery."},
+               {"timestamp":"2024-01-18T09:30:00+01:00","code":"5000"}"#,
         ))
         .expect("maps");
+        assert!(events[0].info);
         assert_eq!(events[0].status, Status::Unknown);
         assert_eq!(events[0].codes[0].value, "9324");
         assert!(events[0].text.is_some());
+        assert!(!events[1].info);
+        assert_eq!(events[1].status, Status::Unknown);
     }
 
     #[test]

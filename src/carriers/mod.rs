@@ -4,10 +4,13 @@
 //! into unified [`CarrierEvent`]s. Three outcomes stay distinct: ignored on purpose
 //! (`Ok(vec![])`), mapped, or poison (`Err`, sent to the dead-letter topic with the reason).
 //! Unknown codes map to [`Status::Unknown`](crate::domain::Status::Unknown), never to a
-//! guess. Mappers are deterministic: no clock, no randomness, no logging, no I/O.
+//! guess; documented codes that never change a status (notices, ETA updates, "history
+//! closed") are info events ([`CarrierEvent::info`]), which are not unknown codes. Mappers
+//! are deterministic: no clock, no randomness, no logging, no I/O.
 
 mod dhl;
 mod dhl_parcel_de;
+mod dhl_text;
 mod dpd;
 mod fedex;
 mod gls;

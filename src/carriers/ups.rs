@@ -190,6 +190,7 @@ fn map_activity(
 
     let mut event = match classify(kind, code, status_code) {
         Outcome::Correction(voids) => CarrierEvent::correction(tracking.clone(), time, voids),
+        Outcome::Info => CarrierEvent::info(tracking.clone(), time),
         Outcome::Status(mapped) => {
             let sub = match (mapped.status, mapped.sub) {
                 (Status::Delivered, None) => delivered_sub(code, [delivered_at, text]),
@@ -248,6 +249,9 @@ fn tracking_number(
 enum Outcome {
     Status(Mapped),
     Correction(Correction),
+    /// A documented code that says nothing about where the package is (ETA, photo, claim
+    /// paperwork): recorded as an info event, never counted as unmapped.
+    Info,
 }
 
 /// A status with what the codes add to it.
@@ -277,11 +281,6 @@ const fn bare(status: Status) -> Mapped {
     }
 }
 
-/// A documented code that says nothing about where the package is (ETA, photo, claim
-/// paperwork). The domain has no "info" status, so it is recorded as `UNKNOWN`, which never
-/// changes the status.
-const INFO: Mapped = bare(Status::Unknown);
-
 /// Decides an activity from its three code layers.
 fn classify(kind: Option<&str>, code: Option<&str>, status_code: Option<&str>) -> Outcome {
     let code = code.map(normalise_code);
@@ -302,14 +301,18 @@ fn classify(kind: Option<&str>, code: Option<&str>, status_code: Option<&str>) -
         Some(value) => value.parse::<u16>().ok().and_then(by_status_code),
         None => kind.and_then(by_activity_type),
     };
-    let Some(base) = base else {
-        return Outcome::Status(bare(Status::Unknown));
-    };
-    Outcome::Status(code.map_or(base, |code| refine(base, code)))
+    match base {
+        Some(Outcome::Status(base)) => {
+            Outcome::Status(code.map_or(base, |code| refine(base, code)))
+        }
+        Some(other) => other,
+        None => Outcome::Status(bare(Status::Unknown)),
+    }
 }
 
-/// The "Status/Description Codes" table (`statusCode`, sent zero-padded as `"011"`).
-fn by_status_code(code: u16) -> Option<Mapped> {
+/// The "Status/Description Codes" table (`statusCode`, sent zero-padded as `"011"`);
+/// `None` for codes the table does not document.
+fn by_status_code(code: u16) -> Option<Outcome> {
     use Status::*;
     use SubCode::*;
     let mapped = match code {
@@ -384,15 +387,15 @@ fn by_status_code(code: u16) -> Option<Mapped> {
         | 142
         | 148
         | 153..=156
-        | 163 => INFO,
+        | 163 => return Some(Outcome::Info),
         // 0 "Status Not Available", 88 "Test" and anything UPS adds later.
         _ => return None,
     };
-    Some(mapped)
+    Some(Outcome::Status(mapped))
 }
 
 /// The "Package Activity Types" table, used only when `statusCode` is missing.
-fn by_activity_type(kind: &str) -> Option<Mapped> {
+fn by_activity_type(kind: &str) -> Option<Outcome> {
     let mapped = match kind {
         "D" => bare(Status::Delivered),
         "I" => bare(Status::InTransit),
@@ -401,11 +404,12 @@ fn by_activity_type(kind: &str) -> Option<Mapped> {
         "X" => bare(Status::Exception),
         // Legacy clients list a "P" (pickup) type; the current list does not.
         "P" => to(Status::InTransit, SubCode::PickedUp),
-        "U" => INFO,
+        // "Updates" (Track Alert API): ETA and delivery-option notices.
+        "U" => return Some(Outcome::Info),
         // DO/DD/W are freight only, NA is "Not Available".
         _ => return None,
     };
-    Some(mapped)
+    Some(Outcome::Status(mapped))
 }
 
 /// A delivery attempt UPS counts (022 first, 023 second, 024 final).
@@ -695,7 +699,7 @@ mod tests {
     fn status(kind: &str, code: &str, status_code: &str) -> Mapped {
         match classify(Some(kind), Some(code), Some(status_code)) {
             Outcome::Status(mapped) => mapped,
-            Outcome::Correction(c) => panic!("unexpected correction {c:?}"),
+            other => panic!("expected a status, got {other:?}"),
         }
     }
 
@@ -791,7 +795,43 @@ mod tests {
             status("X", "ZZ", "129"),
             to(Status::Exception, SubCode::Investigation)
         );
-        assert_eq!(status("X", "GN", "127").status, Status::Unknown);
+        // Claim closed: paperwork, not a package that is missing again.
+        assert_eq!(classify(Some("X"), Some("GN"), Some("127")), Outcome::Info);
+    }
+
+    #[test]
+    fn information_only_codes_are_info_and_undocumented_codes_unknown() {
+        // 153/154 ETA updates, 155 delivery photo, type `U` without a status code.
+        for status_code in ["153", "154", "155"] {
+            assert_eq!(
+                classify(Some("I"), Some("UP"), Some(status_code)),
+                Outcome::Info,
+                "{status_code}"
+            );
+        }
+        assert_eq!(classify(Some("U"), None, None), Outcome::Info);
+        // 171 is in no UPS list: unmapped, counted, not info.
+        assert_eq!(
+            classify(Some("I"), Some("ZZ"), Some("171")),
+            Outcome::Status(bare(Status::Unknown))
+        );
+    }
+
+    #[test]
+    fn an_info_activity_keeps_its_codes_text_and_place() {
+        let activity: Activity = serde_json::from_str(
+            r#"{"date":"20240502","time":"101500","gmtDate":"20240502","gmtTime":"081500",
+                "gmtOffset":"+02:00","location":{"address":{"city":"Köln","countryCode":"DE"}},
+                "status":{"type":"I","code":"UP","statusCode":"153","description":"Updated Delivery Time"}}"#,
+        )
+        .expect("activity");
+        let tracking = TrackingNumber::parse("1Z999AA10123456784").expect("valid");
+        let event = map_activity(&tracking, &activity, None, "a").expect("maps");
+        assert!(event.info);
+        assert_eq!(event.status, Status::Unknown);
+        assert_eq!(event.codes.len(), 3);
+        assert_eq!(event.text.as_deref(), Some("Updated Delivery Time"));
+        assert!(event.location.is_some());
     }
 
     #[test]
