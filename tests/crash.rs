@@ -273,3 +273,41 @@ async fn two_instances_split_the_partitions_and_one_takes_over_when_the_other_di
     b.terminate();
     assert_eq!(published, expected, "exactly once across the takeover");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_fenced_by_a_newer_one_with_its_id_stops_with_exit_code_3() {
+    let stack = stack();
+    let config = unique_config(&stack, true);
+    let id = unique("twin");
+    let mut old = Instance::start(&config, &id);
+    produce_all(&config, &workload(50)).await;
+    wait_for(&config, 1, Duration::from_secs(120));
+    // A second process with the same instance id takes over its transactional ids.
+    let new = Instance::start(&config, &id);
+    let producing = produce_slowly(&config, &workload(300)[200..]);
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = old.child.try_wait() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the fenced instance did not stop:\n{}",
+            tail(&old.log)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    producing.await.expect("produced");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "fatal stage error exit code; log:\n{}",
+        tail(&old.log)
+    );
+    assert!(
+        old.log().contains("Stage stopped on a fatal error"),
+        "{}",
+        tail(&old.log)
+    );
+    new.terminate();
+}

@@ -290,3 +290,50 @@ async fn a_manual_status_command_is_published_as_manual_and_a_bad_command_is_dea
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_least_once_publishes_the_same_changes() {
+    let stack = stack();
+    let mut config = unique_config(&stack, true);
+    config.processing.guarantee = unitrack::config::Guarantee::AtLeastOnce;
+    let running = Running::start(&config);
+    let bodies = vec![
+        fixture("dhl", "two_shipments_failure_reasons.json"),
+        fixture("dhl", "return_flag_returning_refused.json"),
+    ];
+    let expected = replayed("dhl", &bodies);
+    let records: Vec<_> = bodies.into_iter().map(|b| (None, b)).collect();
+    produce(&stack.bootstrap, &raw(&config, "dhl"), &records).await;
+    assert_eq!(
+        published(&changes_until(&config, expected.len()).await),
+        expected
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_registry_records_use_avro_single_object_encoding() {
+    let stack = stack();
+    let mut config = unique_config(&stack, true);
+    config.schema_registry.url = String::new();
+    let running = Running::start(&config);
+    let body = fixture("gls", "delivered.json");
+    let expected = replayed("gls", std::slice::from_ref(&body));
+    produce(&stack.bootstrap, &raw(&config, "gls"), &[(None, body)]).await;
+    let records = consume_until(&stack.bootstrap, &config.topics.status_changed, WAIT, |r| {
+        r.len() >= expected.len()
+    });
+    running.stop().await;
+    let schema = unitrack::avro::status_changed_schema();
+    let changes: Vec<unitrack::avro::StatusChangedRecord> = records
+        .iter()
+        .map(|record| {
+            let bytes = record.value.as_deref().expect("a value");
+            let (fingerprint, datum) =
+                unitrack::avro::single_object_unframe(bytes).expect("C3 01 header");
+            assert_eq!(fingerprint, unitrack::avro::fingerprint(schema));
+            unitrack::avro::read_datum(schema, schema, datum).expect("decodes")
+        })
+        .collect();
+    assert_eq!(published(&changes), expected);
+}
