@@ -9,6 +9,7 @@
 //! `benches/README.md` describes the method.
 
 mod baseline;
+mod cpu;
 mod kafka;
 mod latency;
 mod memory;
@@ -27,7 +28,7 @@ use unitrack::config::{Config, Guarantee};
 
 /// The end-to-end benchmark of unitrack against the local Kafka stack.
 #[derive(Debug, Parser)]
-#[command(name = "unitrack-bench", version, about)]
+#[command(name = "unitrack-bench", version)]
 struct Args {
     /// Raw records in the workload.
     #[arg(long, default_value_t = 200_000)]
@@ -60,6 +61,9 @@ struct Args {
         default_value = "http://127.0.0.1:8081/apis/ccompat/v7"
     )]
     registry: String,
+    /// Which runs to make: any of passthrough, alo, eos (restore needs eos).
+    #[arg(long, value_delimiter = ',', default_value = "passthrough,alo,eos")]
+    runs: Vec<String>,
     /// Leave the benchmark's topics on the broker (they are deleted by default).
     #[arg(long)]
     keep_topics: bool,
@@ -108,6 +112,8 @@ struct Bench {
     raw_prefix: String,
     /// Every topic created, for the clean-up.
     topics: Vec<String>,
+    /// The broker's pid, for its CPU time.
+    broker: Option<String>,
 }
 
 impl Bench {
@@ -119,11 +125,12 @@ impl Bench {
         );
         let raw_prefix = format!("{id}.raw.");
         Self {
-            args,
             runtime,
             id,
+            broker: cpu::broker_pid(&args.bootstrap),
             raw_prefix,
             topics: Vec::new(),
+            args,
         }
     }
 
@@ -154,20 +161,34 @@ impl Bench {
         let records: i64 = raw_ends.values().sum();
         say(format!("{records} raw records in the input topics"));
 
+        let wants = |run: &str| self.args.runs.iter().any(|r| r == run);
+        let (want_passthrough, want_alo, want_eos) =
+            (wants("passthrough"), wants("alo"), wants("eos"));
+        let probes = self.args.probe_seconds > 0;
         let mut runs = Vec::new();
         let passthrough_group = format!("{}-passthrough", self.id);
         let passthrough_out = format!("{}.passthrough", self.id);
-        runs.push(self.passthrough(&passthrough_group, &passthrough_out, &raw_ends)?);
-        let alo = self.config("alo", Guarantee::AtLeastOnce)?;
-        runs.push(self.unitrack(&alo, "unitrack at-least-once", &raw_ends)?);
-        let eos = self.config("eos", Guarantee::ExactlyOnce)?;
-        runs.push(self.unitrack(&eos, "unitrack exactly-once", &raw_ends)?);
-        let restore = self.restore(&eos)?;
-
-        if self.args.probe_seconds > 0 {
+        if want_passthrough {
+            runs.push(self.passthrough(&passthrough_group, &passthrough_out, &raw_ends)?);
+        }
+        let mut unitrack_runs = Vec::new();
+        if want_alo {
+            let config = self.config("alo", Guarantee::AtLeastOnce)?;
+            runs.push(self.unitrack(&config, "unitrack at-least-once", &raw_ends)?);
+            unitrack_runs.push((runs.len() - 1, config, 600_000_000));
+        }
+        let mut restore = None;
+        if want_eos {
+            let config = self.config("eos", Guarantee::ExactlyOnce)?;
+            runs.push(self.unitrack(&config, "unitrack exactly-once", &raw_ends)?);
+            restore = Some(self.restore(&config)?);
+            unitrack_runs.push((runs.len() - 1, config, 700_000_000));
+        }
+        if probes && want_passthrough {
             runs[0].latency = Some(self.passthrough_latency(&passthrough_group, &passthrough_out)?);
-            runs[1].latency = Some(self.unitrack_latency(&alo, 600_000_000)?);
-            runs[2].latency = Some(self.unitrack_latency(&eos, 700_000_000)?);
+        }
+        for (index, config, serial_base) in unitrack_runs.iter().filter(|_| probes) {
+            runs[*index].latency = Some(self.unitrack_latency(config, *serial_base)?);
         }
         machine.load.1 = report::load();
         Ok(Report {
@@ -183,7 +204,7 @@ impl Bench {
                 self.args.partitions
             ),
             runs,
-            restore: Some(restore),
+            restore,
             memory,
         })
     }
@@ -297,9 +318,11 @@ impl Bench {
         self.create(&[(output.to_owned(), self.args.partitions, false)])?;
         let progress = kafka::Progress::new(&self.args.bootstrap, group, raw_ends.clone())?;
         let started_ms = kafka::now_ms();
+        let meter = cpu::Meter::start(self.broker.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let handle = self.spawn_passthrough(group, output, &stop);
         let done = progress.wait(RUN_TIMEOUT, "passthrough");
+        let cpu = meter.usage();
         stop.store(true, Ordering::Relaxed);
         let copied = handle
             .join()
@@ -315,6 +338,7 @@ impl Bench {
             records: records as u64,
             processing_s: (done_ms - contents.first_ms.unwrap_or_default() as f64) / 1000.0,
             wall_s: (done_ms - started_ms) / 1000.0,
+            cpu,
             ..Run::default()
         };
         say(format!("passthrough: {:.0} records/s", run.rate()));
@@ -395,6 +419,7 @@ impl Bench {
         let normalise =
             kafka::Progress::new(&bootstrap, &format!("{group}-normalise"), raw_ends.clone())?;
         let started_ms = kafka::now_ms();
+        let meter = cpu::Meter::start(self.broker.clone());
         let (stop, handle) = self.start(config);
         let measured = (|| -> Result<f64> {
             normalise.wait(RUN_TIMEOUT, "normalise")?;
@@ -402,6 +427,7 @@ impl Bench {
             let fold = kafka::Progress::new(&bootstrap, &format!("{group}-fold"), events_ends)?;
             fold.wait(RUN_TIMEOUT, "fold")
         })();
+        let cpu = meter.usage();
         self.stop(stop, handle)?;
         let done_ms = measured?;
         let topics = &config.topics;
@@ -418,6 +444,7 @@ impl Bench {
             changelog: Some(count(&topics.state_changelog)?),
             dlq: Some(count(&topics.dlq)?),
             latency: None,
+            cpu,
         };
         say(format!(
             "{name}: {:.0} records/s ({} events, {} changes)",

@@ -1,7 +1,7 @@
 //! Resident memory per package in state: in a child process of its own (so that nothing
 //! else the benchmark did sits in its heap), the fold's per-partition state is built for
 //! N packages by mapping each package's full history with the carrier mappers and applying
-//! the events exactly as the fold stage does; VmRSS (from /proc/self/status) is read
+//! the events with the fold stage's own `PartitionState::apply`; VmRSS (from /proc/self/status) is read
 //! before and after. The difference over N is the resident memory per package, allocator
 //! overhead and the maps' spare capacity included.
 

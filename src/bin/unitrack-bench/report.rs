@@ -1,5 +1,6 @@
 //! The result table (markdown) and the machine it was measured on.
 
+use crate::cpu::Usage;
 use crate::latency::Latency;
 use crate::memory::Memory;
 use std::fmt::Write;
@@ -25,6 +26,8 @@ pub struct Run {
     pub dlq: Option<u64>,
     /// End-to-end latency under a light steady load.
     pub latency: Option<Latency>,
+    /// CPU used from start to done, by the process under test and by the broker.
+    pub cpu: Usage,
 }
 
 impl Run {
@@ -194,6 +197,25 @@ impl Report {
                 ms(run.latency.as_ref(), |l| l.p50_ms),
                 ms(run.latency.as_ref(), |l| l.p99_ms),
                 ms(run.latency.as_ref(), |l| l.max_ms),
+            );
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "| CPU, start to done | wall s | process CPU s | broker CPU s | process µs/record | broker µs/record |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for run in &self.runs {
+            let per = |s: f64| s * 1e6 / run.records.max(1) as f64;
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} |",
+                run.name,
+                run.cpu.wall,
+                run.cpu.own,
+                run.cpu.broker,
+                per(run.cpu.own),
+                per(run.cpu.broker)
             );
         }
         let _ = writeln!(out);
