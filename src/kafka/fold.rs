@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::domain::{Outcome, StatusChanged};
 use chrono::Utc;
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::Arc;
 use tracing::debug;
 
@@ -22,6 +23,10 @@ pub struct Fold {
     config: Config,
     codec: Arc<Codec>,
     partitions: HashMap<i32, PartitionState>,
+    /// The package key of the record in hand (reused: no allocation per record).
+    key: String,
+    /// Encoding buffer (reused).
+    buf: Vec<u8>,
 }
 
 impl Fold {
@@ -31,6 +36,8 @@ impl Fold {
             config: config.clone(),
             codec,
             partitions: HashMap::new(),
+            key: String::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -62,34 +69,34 @@ impl Processor for Fold {
             Ok(event) => event,
             Err(e) => return self.poison(record, out, "avro", e.to_string()),
         };
-        let key = event.package.to_string();
+        self.key.clear();
+        // Writing into a String cannot fail.
+        let _ = write!(self.key, "{}", event.package);
+        let key = self.key.as_str();
         if record.key.is_some_and(|k| k != key.as_bytes()) {
             let reason = format!("record key does not match the event's package {key}");
             return self.poison(record, out, "key", reason);
         }
         let partition = self.partitions.entry(record.partition).or_default();
-        let package = partition.packages.entry(key.clone()).or_default();
-        let outcome = package.apply(&event);
-        debug!(package = %key, ?outcome, "Applied.");
-        match outcome {
-            Outcome::Duplicate => return Ok(()),
-            Outcome::Changed(change) => {
-                let changed = StatusChanged::new(&event, &change, package.linkage());
-                let bytes = self
-                    .codec
-                    .encode_changed(&StatusChangedRecord::new(&changed, Utc::now()))
-                    .map_err(|e| StageError::Fatal(format!("encoding a status change: {e}")))?;
-                out.send(
-                    &self.config.topics.status_changed,
-                    None,
-                    key.as_bytes(),
-                    &bytes,
-                    None,
-                )?;
-            }
-            Outcome::Stale | Outcome::Unchanged => {}
+        let outcome = partition.apply(key, &event);
+        debug!(package = key, ?outcome, "Applied.");
+        if let Outcome::Changed(change) = outcome {
+            let linkage = partition.packages.get(key).and_then(|p| p.linkage());
+            let changed = StatusChanged::new(&event, &change, linkage);
+            self.codec
+                .encode_changed(
+                    &StatusChangedRecord::new(&changed, Utc::now()),
+                    &mut self.buf,
+                )
+                .map_err(|e| StageError::Fatal(format!("encoding a status change: {e}")))?;
+            out.send(
+                &self.config.topics.status_changed,
+                None,
+                key.as_bytes(),
+                &self.buf,
+                None,
+            )?;
         }
-        partition.dirty.insert(key);
         Ok(())
     }
 
@@ -98,13 +105,8 @@ impl Processor for Fold {
         for (partition, state) in &mut self.partitions {
             for key in state.dirty.drain() {
                 if let Some(package) = state.packages.get(&key) {
-                    out.send(
-                        changelog,
-                        Some(*partition),
-                        key.as_bytes(),
-                        &state::encode(package)?,
-                        None,
-                    )?;
+                    state::encode_into(package, &mut self.buf)?;
+                    out.send(changelog, Some(*partition), key.as_bytes(), &self.buf, None)?;
                 }
             }
         }

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::domain::{Command, ShipmentEvent};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
+use std::fmt::Write;
 use std::sync::Arc;
 
 const STAGE: &str = "normalise";
@@ -24,6 +25,10 @@ pub struct Normalise {
     events: String,
     dlq: String,
     enabled: HashSet<String>,
+    /// The package key of the event in hand (reused: no allocation per event).
+    key: String,
+    /// Encoding buffer (reused).
+    buf: Vec<u8>,
 }
 
 impl Normalise {
@@ -36,6 +41,8 @@ impl Normalise {
             events: config.topics.events.clone(),
             dlq: config.topics.dlq.clone(),
             enabled: config.carriers.enabled.iter().cloned().collect(),
+            key: String::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -47,21 +54,17 @@ impl Normalise {
         ]
     }
 
-    fn emit(&self, event: &ShipmentEvent, out: &mut Output<'_>) -> Result<(), StageError> {
-        let bytes = self
-            .codec
-            .encode_event(&ShipmentEventRecord::from(event))
+    fn emit(&mut self, event: &ShipmentEvent, out: &mut Output<'_>) -> Result<(), StageError> {
+        self.codec
+            .encode_event(&ShipmentEventRecord::from(event), &mut self.buf)
             .map_err(|e| StageError::Fatal(format!("encoding a unified event: {e}")))?;
-        out.send(
-            &self.events,
-            None,
-            event.package.to_string().as_bytes(),
-            &bytes,
-            None,
-        )
+        self.key.clear();
+        // Writing into a String cannot fail.
+        let _ = write!(self.key, "{}", event.package);
+        out.send(&self.events, None, self.key.as_bytes(), &self.buf, None)
     }
 
-    fn command(&self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
+    fn command(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
         let received_at = record
             .timestamp_ms
             .and_then(DateTime::<Utc>::from_timestamp_millis)
@@ -83,7 +86,7 @@ impl Normalise {
         }
     }
 
-    fn raw(&self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
+    fn raw(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
         let carrier_id = record
             .topic
             .strip_prefix(self.raw_prefix.as_str())
