@@ -398,6 +398,10 @@ pub fn run_stage<P: Processor>(
         .set("acks", "all")
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
+        // librdkafka retries AddOffsetsToTxn after CONCURRENT_TRANSACTIONS (the previous
+        // transaction's markers are not all written yet) after this backoff; its default,
+        // 100 ms, is a whole commit interval.
+        .set("retry.backoff.ms", "20")
         .set("compression.type", "lz4")
         .set("queue.buffering.max.kbytes", "65536")
         .set(
