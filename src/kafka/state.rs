@@ -5,8 +5,9 @@
 use super::engine::StageError;
 use crate::config::Config;
 use crate::domain::{Outcome, PackageState, ShipmentEvent};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
@@ -74,6 +75,20 @@ pub fn decode(bytes: &[u8]) -> Result<PackageState, String> {
     }
 }
 
+/// The restore consumer's context: the end of a partition is how a restore knows it is
+/// done, not an error to log (librdkafka reports it to the error callback too).
+struct RestoreContext;
+
+impl ClientContext for RestoreContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::error!(reason, "librdkafka: {error}");
+        }
+    }
+}
+
+impl ConsumerContext for RestoreContext {}
+
 /// Reads changelog partitions from the beginning to their end (read_committed), folding
 /// the values into one state per partition.
 pub fn restore(
@@ -88,14 +103,20 @@ pub fn restore(
         return Ok(restored);
     }
     let topic = &config.topics.state_changelog;
-    let consumer: BaseConsumer = super::client_config(&config.kafka)
+    let consumer: BaseConsumer<RestoreContext> = super::client_config(&config.kafka)
         .set("group.id", format!("{}-restore", config.kafka.group_id))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
         .set("fetch.min.bytes", "1")
+        // At the end of a partition the broker holds a fetch this long before it answers
+        // "no more" (the default is 500 ms).
+        .set("fetch.wait.max.ms", "10")
+        .set("max.partition.fetch.bytes", "4194304")
         .set("queued.max.messages.kbytes", "65536")
-        .create()
+        // librdkafka's default (1000 ms) would idle a restore whose queue filled up.
+        .set("fetch.queue.backoff.ms", "20")
+        .create_with_context(RestoreContext)
         .map_err(|e| StageError::Fatal(format!("restore consumer: {e}")))?;
     let mut assignment = TopicPartitionList::new();
     for partition in partitions {
@@ -103,6 +124,13 @@ pub fn restore(
             .add_partition_offset(topic, *partition, Offset::Beginning)
             .map_err(|e| StageError::Fatal(format!("restore assignment: {e}")))?;
     }
+    // With the partition leaders still unknown at assign, librdkafka waits a fixed 500 ms
+    // before it resolves "from the beginning"; known leaders let it start at once. A failure
+    // here only costs that wait.
+    let _ = consumer.fetch_metadata(
+        Some(topic),
+        Duration::from_millis(config.kafka.request_timeout_ms),
+    );
     consumer
         .assign(&assignment)
         .map_err(|e| StageError::Fatal(format!("restore assign: {e}")))?;
