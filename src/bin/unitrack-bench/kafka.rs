@@ -28,6 +28,23 @@ pub fn now_ms() -> f64 {
         .unwrap_or_default()
 }
 
+/// A consumer context that does not log the end of a partition as an error (the readers
+/// here ask for those events: they are how a reader knows it is done).
+pub struct Quiet;
+
+impl rdkafka::ClientContext for Quiet {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            eprintln!("unitrack-bench: librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for Quiet {}
+
+/// A consumer of the benchmark's own.
+pub type Reader = BaseConsumer<Quiet>;
+
 fn client(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
@@ -136,18 +153,18 @@ pub fn flush(producer: &BaseProducer<Deliveries>) -> Result<()> {
 }
 
 /// A consumer that never joins a group; `group` names whose offsets it may read.
-pub fn reader(bootstrap: &str, group: &str) -> Result<BaseConsumer> {
+pub fn reader(bootstrap: &str, group: &str) -> Result<Reader> {
     Ok(client(bootstrap)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
         .set("fetch.wait.max.ms", "10")
-        .create()?)
+        .create_with_context(Quiet)?)
 }
 
 /// The partitions of a topic.
-pub fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
+pub fn partitions(consumer: &Reader, topic: &str) -> Result<Vec<i32>> {
     let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
     let topic = metadata
         .topics()
@@ -183,12 +200,7 @@ pub fn ends(bootstrap: &str, topics: &[String]) -> Result<Offsets> {
 }
 
 /// The offset of the last record a read_committed reader sees from `from` on.
-fn last_offset(
-    consumer: &BaseConsumer,
-    topic: &str,
-    partition: i32,
-    from: i64,
-) -> Result<Option<i64>> {
+fn last_offset(consumer: &Reader, topic: &str, partition: i32, from: i64) -> Result<Option<i64>> {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(from))?;
     consumer.assign(&tpl)?;
@@ -209,7 +221,7 @@ fn last_offset(
 
 /// Whether group `group` has committed at least `targets` (empty partitions count as done).
 pub struct Progress {
-    consumer: BaseConsumer,
+    consumer: Reader,
     targets: Offsets,
     list: TopicPartitionList,
 }
@@ -288,7 +300,8 @@ pub fn contents(bootstrap: &str, topic: &str) -> Result<Contents> {
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
-        .create::<BaseConsumer>()?;
+        .set("fetch.wait.max.ms", "10")
+        .create_with_context::<_, Reader>(Quiet)?;
     let parts = partitions(&consumer, topic)?;
     let mut tpl = TopicPartitionList::new();
     for partition in &parts {
@@ -319,13 +332,13 @@ pub fn contents(bootstrap: &str, topic: &str) -> Result<Contents> {
 
 /// A consumer of an output topic from its current end, seeing what becomes visible
 /// (read_committed) as soon as it does.
-pub fn tail(bootstrap: &str, topic: &str) -> Result<BaseConsumer> {
+pub fn tail(bootstrap: &str, topic: &str) -> Result<Reader> {
     let consumer = client(bootstrap)
         .set("group.id", "unitrack-bench-latency")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("fetch.wait.max.ms", "5")
-        .create::<BaseConsumer>()?;
+        .create_with_context::<_, Reader>(Quiet)?;
     let mut tpl = TopicPartitionList::new();
     for partition in partitions(&consumer, topic)? {
         let (_, high) = consumer.fetch_watermarks(topic, partition, TIMEOUT)?;
@@ -338,7 +351,7 @@ pub fn tail(bootstrap: &str, topic: &str) -> Result<BaseConsumer> {
 /// Notes the wall time (ms) at which each of the `wanted` keys is first seen by
 /// `consumer`, until all were seen or `timeout` passed.
 pub fn watch_keys(
-    consumer: &BaseConsumer,
+    consumer: &Reader,
     wanted: &HashSet<Vec<u8>>,
     timeout: Duration,
 ) -> Result<HashMap<Vec<u8>, f64>> {
