@@ -1,7 +1,8 @@
 //! Resident memory per package in state: in a child process of its own (so that nothing
 //! else the benchmark did sits in its heap), the fold's per-partition state is built for
-//! N packages by mapping each package's full history with the carrier mappers and applying
-//! the events with the fold stage's own `PartitionState::apply`; VmRSS (from /proc/self/status) is read
+//! N packages by mapping each package's full history with the carrier mappers, plus one
+//! `register` command per package (tenant, order id, package id: PlentyONE links every
+//! package), and applying the events with the fold stage's own `PartitionState::apply`; VmRSS (from /proc/self/status) is read
 //! before and after. The difference over N is the resident memory per package, allocator
 //! overhead and the maps' spare capacity included.
 
@@ -10,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use unitrack::carriers::{self, RawRecord as MapperInput};
+use unitrack::domain::{Command, ShipmentEvent};
 use unitrack::kafka::state::PartitionState;
 
 /// What the probe found.
@@ -58,8 +60,9 @@ fn fold_package(states: &mut [PartitionState], p: u64) -> Result<u64> {
         payload: &record.body,
         timestamp_ms: None,
     };
-    let events = carriers::map_record(carrier, &raw)
+    let mut events = carriers::map_record(carrier, &raw)
         .map_err(|e| anyhow::anyhow!("{} body does not map: {e}", record.carrier))?;
+    events.push(register(record.carrier, &record.key, p)?);
     let count = events.len() as u64;
     for event in &events {
         let key = event.package.to_string();
@@ -73,6 +76,21 @@ fn fold_package(states: &mut [PartitionState], p: u64) -> Result<u64> {
         partition.dirty.insert(key);
     }
     Ok(count)
+}
+
+/// The `register` command PlentyONE sends for package `p`, as the fold sees it.
+fn register(carrier: &str, key: &[u8], p: u64) -> Result<ShipmentEvent> {
+    let number = String::from_utf8_lossy(key);
+    let command = serde_json::json!({
+        "type": "register", "id": format!("reg-{p}"), "carrier": carrier,
+        "tracking_number": number, "tenant": "41234", "order_id": format!("{}", 3_000_000 + p),
+        "package_id": format!("{}", 9_000_000 + p), "direction": "outbound",
+        "actor": "plentyone", "occurred_at": "2024-01-01T00:00:00Z"
+    });
+    let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    Command::parse(command.to_string().as_bytes())
+        .and_then(|c| c.into_event(|_| true, at))
+        .map_err(|e| anyhow::anyhow!("register command: {e}"))
 }
 
 fn fxhash(bytes: &[u8]) -> u64 {
