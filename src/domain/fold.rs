@@ -77,13 +77,33 @@ enum Origin {
 /// A lock's end in UTC millis; `i64::MAX` = until cleared.
 type LockEnd = i64;
 
+/// The lock a manual status sets, in a history entry: a [`LockEnd`], or `i64::MIN` for
+/// none (no lock can end then). An `Option<LockEnd>` would make every entry 8 bytes
+/// larger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct EntryLock(i64);
+
+impl EntryLock {
+    const NONE: i64 = i64::MIN;
+
+    fn of(lock: Option<LockEnd>) -> Self {
+        Self(lock.unwrap_or(Self::NONE))
+    }
+
+    fn get(self) -> Option<LockEnd> {
+        (self.0 != Self::NONE).then_some(self.0)
+    }
+}
+
+/// What an entry does. Written to the changelog in the form of [`wire::Effect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "wire::Effect", into = "wire::Effect")]
 enum Effect {
     Status {
         status: Status,
         sub: Option<SubCode>,
         origin: Origin,
-        lock: Option<LockEnd>,
+        lock: EntryLock,
     },
     Correction(Voids),
     Register,
@@ -136,7 +156,9 @@ impl Entry {
                 status: *status,
                 sub: *sub_status,
                 origin,
-                lock: lock.map(|lock| lock.until.map_or(i64::MAX, |at| at.timestamp_millis())),
+                lock: EntryLock::of(
+                    lock.map(|lock| lock.until.map_or(i64::MAX, |at| at.timestamp_millis())),
+                ),
             },
             EventKind::Correction(correction) => Effect::Correction((*correction).into()),
             EventKind::Register(_) => Effect::Register,
@@ -237,7 +259,7 @@ impl Derived {
                 self.set(entry, status, sub, TransitionKind::Manual);
                 self.hold = Some(Hold {
                     rank: self.rank,
-                    lock,
+                    lock: lock.get(),
                 });
             }
             Effect::Status {
@@ -373,16 +395,27 @@ fn fold(base: Derived, entries: &[Entry]) -> Derived {
 }
 
 /// Everything unitrack keeps about one package.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Laid out for memory (a million packages per instance): the history holds exactly its
+/// entries, and the base is boxed because few packages ever exceed [`MAX_HISTORY`]. The
+/// changelog form is [`wire::PackageState`], which does not change with this layout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PackageState {
     history: Vec<Entry>,
-    base: Derived,
-    /// Event time of the newest entry folded into `base`; older events are stale.
-    floor: Option<i64>,
+    /// What the entries beyond [`MAX_HISTORY`] were folded into (none until then).
+    compacted: Option<Box<Compacted>>,
     current: Derived,
     linkage: Option<Linkage>,
     linkage_at: i64,
     seq: u64,
+}
+
+/// The oldest entries of a long history, folded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Compacted {
+    base: Derived,
+    /// Event time of the newest entry folded into `base`; older events are stale.
+    floor: Option<i64>,
 }
 
 impl PackageState {
@@ -392,7 +425,7 @@ impl PackageState {
         if self.history.iter().any(|seen| seen.id == entry.id) {
             return Outcome::Duplicate;
         }
-        if self.floor.is_some_and(|floor| entry.at < floor) {
+        if self.floor().is_some_and(|floor| entry.at < floor) {
             return Outcome::Stale;
         }
         if let EventKind::Register(linkage) = &event.kind
@@ -405,9 +438,13 @@ impl PackageState {
             .history
             .partition_point(|seen| seen.order() <= entry.order());
         let is_latest = position == self.history.len();
+        if self.history.len() == self.history.capacity() {
+            // Grow by one, not by doubling: most histories stop at 5 to 30 entries.
+            self.history.reserve_exact(1);
+        }
         self.history.insert(position, entry);
         let previous = self.current;
-        self.current = fold(self.base, &self.history);
+        self.current = fold(self.base(), &self.history);
         self.compact();
 
         if self.current.pair() != previous.pair()
@@ -438,8 +475,20 @@ impl PackageState {
         }
         let excess = self.history.len() - MAX_HISTORY;
         let dropped: Vec<Entry> = self.history.drain(..excess).collect();
-        self.base = fold(self.base, &dropped);
-        self.floor = dropped.last().map(|entry| entry.at);
+        self.compacted = Some(Box::new(Compacted {
+            base: fold(self.base(), &dropped),
+            floor: dropped.last().map(|entry| entry.at),
+        }));
+    }
+
+    /// The state the history is folded onto.
+    fn base(&self) -> Derived {
+        self.compacted.as_ref().map(|c| c.base).unwrap_or_default()
+    }
+
+    /// Events older than this are stale (none until the history was compacted).
+    fn floor(&self) -> Option<i64> {
+        self.compacted.as_ref().and_then(|c| c.floor)
     }
 
     /// The current status (none before the first event with a status).
@@ -476,6 +525,8 @@ impl PackageState {
         self.history.len()
     }
 }
+
+mod wire;
 
 #[cfg(test)]
 mod tests;

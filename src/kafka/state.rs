@@ -23,9 +23,9 @@ const RESTORE_STALL: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 pub struct PartitionState {
     /// Package key → state.
-    pub packages: HashMap<String, PackageState>,
+    pub packages: HashMap<Box<str>, PackageState>,
     /// Keys changed since the last commit (written to the changelog at commit).
-    pub dirty: HashSet<String>,
+    pub dirty: HashSet<Box<str>>,
 }
 
 impl PartitionState {
@@ -38,12 +38,12 @@ impl PartitionState {
             None => {
                 let mut package = PackageState::default();
                 let outcome = package.apply(event);
-                self.packages.insert(key.to_owned(), package);
+                self.packages.insert(key.into(), package);
                 outcome
             }
         };
         if outcome != Outcome::Duplicate && !self.dirty.contains(key) {
-            self.dirty.insert(key.to_owned());
+            self.dirty.insert(key.into());
         }
         outcome
     }
@@ -152,7 +152,7 @@ pub fn restore(
                     }
                     Some(bytes) => match decode(bytes) {
                         Ok(package) => {
-                            state.packages.insert(key.to_owned(), package);
+                            state.packages.insert(key.into(), package);
                         }
                         Err(reason) => {
                             return Err(StageError::Fatal(format!(

@@ -1,0 +1,128 @@
+//! The serialized form of [`PackageState`] (the state changelog), kept as it was before
+//! the in-memory layout was compacted: the same fields, in the same order, with the same
+//! types, so that records already on a changelog read back (a test in `kafka::state`
+//! pins the bytes).
+
+use super::{
+    Compacted, Derived, Entry, EntryLock, LockEnd, Origin, PackageState, Status, SubCode, Voids,
+};
+use crate::domain::event::Linkage;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// `Effect` as written: the lock as an `Option`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(super) enum Effect {
+    Status {
+        status: Status,
+        sub: Option<SubCode>,
+        origin: Origin,
+        lock: Option<LockEnd>,
+    },
+    Correction(Voids),
+    Register,
+    ClearLock,
+    Info,
+}
+
+impl From<super::Effect> for Effect {
+    fn from(effect: super::Effect) -> Self {
+        match effect {
+            super::Effect::Status {
+                status,
+                sub,
+                origin,
+                lock,
+            } => Effect::Status {
+                status,
+                sub,
+                origin,
+                lock: lock.get(),
+            },
+            super::Effect::Correction(voids) => Effect::Correction(voids),
+            super::Effect::Register => Effect::Register,
+            super::Effect::ClearLock => Effect::ClearLock,
+            super::Effect::Info => Effect::Info,
+        }
+    }
+}
+
+impl From<Effect> for super::Effect {
+    fn from(effect: Effect) -> Self {
+        match effect {
+            Effect::Status {
+                status,
+                sub,
+                origin,
+                lock,
+            } => super::Effect::Status {
+                status,
+                sub,
+                origin,
+                lock: EntryLock::of(lock),
+            },
+            Effect::Correction(voids) => super::Effect::Correction(voids),
+            Effect::Register => super::Effect::Register,
+            Effect::ClearLock => super::Effect::ClearLock,
+            Effect::Info => super::Effect::Info,
+        }
+    }
+}
+
+/// `PackageState` as written, borrowed for writing.
+#[derive(Serialize)]
+#[serde(rename = "PackageState")]
+struct StateRef<'a> {
+    history: &'a [Entry],
+    base: Derived,
+    floor: Option<i64>,
+    current: &'a Derived,
+    linkage: &'a Option<Linkage>,
+    linkage_at: i64,
+    seq: u64,
+}
+
+/// `PackageState` as written, owned for reading.
+#[derive(Deserialize)]
+#[serde(rename = "PackageState")]
+struct State {
+    history: Vec<Entry>,
+    base: Derived,
+    floor: Option<i64>,
+    current: Derived,
+    linkage: Option<Linkage>,
+    linkage_at: i64,
+    seq: u64,
+}
+
+impl Serialize for PackageState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StateRef {
+            history: &self.history,
+            base: self.base(),
+            floor: self.floor(),
+            current: &self.current,
+            linkage: &self.linkage,
+            linkage_at: self.linkage_at,
+            seq: self.seq,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PackageState {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let state = State::deserialize(deserializer)?;
+        let compacted = Compacted {
+            base: state.base,
+            floor: state.floor,
+        };
+        Ok(PackageState {
+            history: state.history,
+            compacted: (compacted != Compacted::default()).then(|| Box::new(compacted)),
+            current: state.current,
+            linkage: state.linkage,
+            linkage_at: state.linkage_at,
+            seq: state.seq,
+        })
+    }
+}
