@@ -67,13 +67,7 @@ fn fold_package(states: &mut [PartitionState], p: u64) -> Result<u64> {
     for event in &events {
         let key = event.package.to_string();
         let index = (fxhash(key.as_bytes()) % states.len() as u64) as usize;
-        let partition = &mut states[index];
-        partition
-            .packages
-            .entry(key.clone())
-            .or_default()
-            .apply(event);
-        partition.dirty.insert(key);
+        states[index].apply(&key, event);
     }
     Ok(count)
 }
