@@ -180,13 +180,45 @@ impl Output<'_> {
     }
 }
 
+/// Next offset to consume per partition, not yet committed. Looked up by `&str` so that
+/// recording a record's position allocates only for a partition not seen since the last
+/// commit.
+#[derive(Default)]
+struct Positions(HashMap<String, HashMap<i32, i64>>);
+
+impl Positions {
+    fn set(&mut self, topic: &str, partition: i32, next: i64) {
+        match self.0.get_mut(topic) {
+            Some(partitions) => {
+                partitions.insert(partition, next);
+            }
+            None => {
+                self.0
+                    .insert(topic.to_owned(), HashMap::from([(partition, next)]));
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, i32, i64)> {
+        self.0.iter().flat_map(|(topic, partitions)| {
+            partitions
+                .iter()
+                .map(move |(partition, next)| (topic.as_str(), *partition, *next))
+        })
+    }
+
+    fn clear(&mut self) {
+        self.0.values_mut().for_each(HashMap::clear);
+    }
+}
+
 struct Shared<P> {
     processor: P,
     producer: ThreadedProducer<DeliveryContext>,
     guarantee: Guarantee,
     transaction_open: bool,
     /// Next offset to consume per partition, not yet committed.
-    offsets: HashMap<(String, i32), i64>,
+    offsets: Positions,
     uncommitted: usize,
     last_commit: Instant,
     /// An error met inside a rebalance callback, handled by the loop.
@@ -213,9 +245,9 @@ impl<P: Processor> Shared<P> {
         };
         self.processor.before_commit(&mut out)?;
         let mut offsets = TopicPartitionList::new();
-        for ((topic, partition), next) in &self.offsets {
+        for (topic, partition, next) in self.offsets.iter() {
             offsets
-                .add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .add_partition_offset(topic, partition, Offset::Offset(next))
                 .map_err(|e| StageError::Fatal(format!("offset list: {e}")))?;
         }
         match self.guarantee {
@@ -440,7 +472,7 @@ pub fn run_stage<P: Processor>(
             producer,
             guarantee,
             transaction_open: false,
-            offsets: HashMap::new(),
+            offsets: Positions::default(),
             uncommitted: 0,
             last_commit: Instant::now(),
             failed: None,
@@ -538,10 +570,9 @@ fn process_one<P: Processor>(
         producer: &shared.producer,
     };
     shared.processor.process(&record, &mut out)?;
-    shared.offsets.insert(
-        (record.topic.to_owned(), record.partition),
-        record.offset + 1,
-    );
+    shared
+        .offsets
+        .set(record.topic, record.partition, record.offset + 1);
     shared.uncommitted += 1;
     Ok(())
 }
