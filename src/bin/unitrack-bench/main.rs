@@ -61,6 +61,10 @@ struct Args {
         default_value = "http://127.0.0.1:8081/apis/ccompat/v7"
     )]
     registry: String,
+    /// Repetitions of each run (interleaved: passthrough, alo, eos, passthrough, ...); the
+    /// table shows the median one, the notes every one.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
     /// Which runs to make: any of passthrough, alo, eos (restore needs eos).
     #[arg(long, value_delimiter = ',', default_value = "passthrough,alo,eos")]
     runs: Vec<String>,
@@ -99,6 +103,27 @@ fn main() -> Result<()> {
         .with_context(|| format!("writing {}", bench.args.out.display()))?;
     eprintln!("unitrack-bench: wrote {}", bench.args.out.display());
     Ok(())
+}
+
+/// The run with the median rate (the lower of the two middle ones), with every
+/// repetition's rate attached.
+fn median_run(mut runs: Vec<Run>) -> Option<Run> {
+    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    let rates: Vec<f64> = runs.iter().map(Run::rate).collect();
+    let mut run = runs.into_iter().nth(rates.len().saturating_sub(1) / 2)?;
+    run.rates = rates;
+    Some(run)
+}
+
+/// The restore with the median duration.
+fn median_restore(mut restores: Vec<Restore>) -> Option<Restore> {
+    restores.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    let seconds: Vec<f64> = restores.iter().map(|r| r.seconds).collect();
+    let mut restore = restores
+        .into_iter()
+        .nth(seconds.len().saturating_sub(1) / 2)?;
+    restore.all_seconds = seconds;
+    Some(restore)
 }
 
 fn say(what: impl std::fmt::Display) {
@@ -164,31 +189,54 @@ impl Bench {
         let wants = |run: &str| self.args.runs.iter().any(|r| r == run);
         let (want_passthrough, want_alo, want_eos) =
             (wants("passthrough"), wants("alo"), wants("eos"));
-        let probes = self.args.probe_seconds > 0;
-        let mut runs = Vec::new();
-        let passthrough_group = format!("{}-passthrough", self.id);
-        let passthrough_out = format!("{}.passthrough", self.id);
-        if want_passthrough {
-            runs.push(self.passthrough(&passthrough_group, &passthrough_out, &raw_ends)?);
+        let repeat = self.args.repeat.max(1);
+        let (mut passthroughs, mut alos, mut eoss, mut restores) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut passthrough, mut alo, mut eos) = (None, None, None);
+        for round in 0..repeat {
+            let created = self.topics.len();
+            if want_passthrough {
+                let group = format!("{}-passthrough{round}", self.id);
+                let output = format!("{}.passthrough{round}", self.id);
+                passthroughs.push(self.passthrough(&group, &output, &raw_ends)?);
+                passthrough = Some((group, output));
+            }
+            if want_alo {
+                let config = self.config(&format!("alo{round}"), Guarantee::AtLeastOnce)?;
+                alos.push(self.unitrack(&config, "unitrack at-least-once", &raw_ends)?);
+                alo = Some(config);
+            }
+            if want_eos {
+                let config = self.config(&format!("eos{round}"), Guarantee::ExactlyOnce)?;
+                eoss.push(self.unitrack(&config, "unitrack exactly-once", &raw_ends)?);
+                restores.push(self.restore(&config)?);
+                eos = Some(config);
+            }
+            if round + 1 < repeat {
+                // Keep the broker small: only the last round's outputs are needed later.
+                self.drop_topics(created);
+            }
         }
-        let mut unitrack_runs = Vec::new();
-        if want_alo {
-            let config = self.config("alo", Guarantee::AtLeastOnce)?;
-            runs.push(self.unitrack(&config, "unitrack at-least-once", &raw_ends)?);
-            unitrack_runs.push((runs.len() - 1, config, 600_000_000));
-        }
-        let mut restore = None;
-        if want_eos {
-            let config = self.config("eos", Guarantee::ExactlyOnce)?;
-            runs.push(self.unitrack(&config, "unitrack exactly-once", &raw_ends)?);
-            restore = Some(self.restore(&config)?);
-            unitrack_runs.push((runs.len() - 1, config, 700_000_000));
-        }
-        if probes && want_passthrough {
-            runs[0].latency = Some(self.passthrough_latency(&passthrough_group, &passthrough_out)?);
-        }
-        for (index, config, serial_base) in unitrack_runs.iter().filter(|_| probes) {
-            runs[*index].latency = Some(self.unitrack_latency(config, *serial_base)?);
+        let mut runs: Vec<Run> = [passthroughs, alos, eoss]
+            .into_iter()
+            .filter_map(median_run)
+            .collect();
+        let restore = median_restore(restores);
+        if self.args.probe_seconds > 0 {
+            for run in &mut runs {
+                run.latency = Some(if run.name.starts_with("passthrough") {
+                    let Some((group, output)) = &passthrough else {
+                        continue;
+                    };
+                    self.passthrough_latency(group, output)?
+                } else if run.name.ends_with("at-least-once") {
+                    let Some(config) = &alo else { continue };
+                    self.unitrack_latency(config, 600_000_000)?
+                } else {
+                    let Some(config) = &eos else { continue };
+                    self.unitrack_latency(config, 700_000_000)?
+                });
+            }
         }
         machine.load.1 = report::load();
         Ok(Report {
@@ -249,6 +297,16 @@ impl Bench {
     fn create(&mut self, topics: &[(String, i32, bool)]) -> Result<()> {
         self.topics.extend(topics.iter().map(|(t, _, _)| t.clone()));
         kafka::create_topics(&self.runtime, &self.args.bootstrap, topics)
+    }
+
+    /// Deletes the topics created since `self.topics[created]`.
+    fn drop_topics(&mut self, created: usize) {
+        let topics = self.topics.split_off(created);
+        if self.args.keep_topics {
+            self.topics.extend(topics);
+        } else if let Err(e) = kafka::delete_topics(&self.runtime, &self.args.bootstrap, &topics) {
+            say(format!("deleting topics failed: {e}"));
+        }
     }
 
     fn clean_up(&self) {
@@ -445,6 +503,7 @@ impl Bench {
             dlq: Some(count(&topics.dlq)?),
             latency: None,
             cpu,
+            rates: Vec::new(),
         };
         say(format!(
             "{name}: {:.0} records/s ({} events, {} changes)",
@@ -470,6 +529,7 @@ impl Bench {
             packages,
             records,
             seconds,
+            all_seconds: Vec::new(),
         })
     }
 

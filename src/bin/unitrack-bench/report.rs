@@ -28,6 +28,8 @@ pub struct Run {
     pub latency: Option<Latency>,
     /// CPU used from start to done, by the process under test and by the broker.
     pub cpu: Usage,
+    /// Records/s of every repetition (this run is the median one).
+    pub rates: Vec<f64>,
 }
 
 impl Run {
@@ -46,6 +48,8 @@ pub struct Restore {
     pub records: u64,
     /// Seconds `kafka::state::restore` took.
     pub seconds: f64,
+    /// Seconds of every repetition (this one is the median).
+    pub all_seconds: Vec<f64>,
 }
 
 /// The machine and the software measured.
@@ -66,6 +70,28 @@ pub struct Machine {
     /// Load averages (1 min) at start and at the end.
     pub load: (String, String),
 }
+
+/// How the figures are measured, printed under the table.
+const METHOD: &str = "
+Method (`benches/README.md` has the details):
+- records/s = input records ÷ processing seconds. Processing runs from the timestamp of
+  the first output record (first record on `shipment.events`; for the passthrough, the first
+  copy) to the moment the benchmark sees every input offset committed: the normalise group
+  at the end of every raw partition, then the fold group at the last data record + 1 of every
+  `shipment.events` partition (transaction markers take offsets too). Wall seconds also
+  count the start (topic checks, registry, group join, restore). Each system runs from the
+  same raw topics with a fresh group and fresh output topics.
+- CPU: utime + stime from /proc of this process and of the broker, start to done.
+- e2e latency: after the throughput runs each system is started again on its group; probes
+  (raw records of new packages, one status change each) are sent at a steady rate with
+  their send time as timestamp, and a read_committed consumer of the output notes when each
+  becomes visible: latency = visible − sent.
+- restore: `kafka::state::restore` of every partition of the exactly-once run's changelog
+  (not compacted yet), after that run stopped; live packages/s = packages ÷ exactly-once
+  processing seconds.
+- memory: in a child process, the fold state of N packages (full carrier history and a
+  register command each) built with `PartitionState::apply`; (VmRSS after − before) ÷ N.
+";
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
@@ -219,6 +245,30 @@ impl Report {
             );
         }
         let _ = writeln!(out);
+        let list = |values: &[f64], digits: usize| {
+            values
+                .iter()
+                .map(|v| format!("{v:.digits$}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for run in self.runs.iter().filter(|r| r.rates.len() > 1) {
+            let _ = writeln!(
+                out,
+                "- {}: records/s of the {} repetitions {} (the table shows the median one).",
+                run.name,
+                run.rates.len(),
+                list(&run.rates, 0)
+            );
+        }
+        if let Some(restore) = self.restore.as_ref().filter(|r| r.all_seconds.len() > 1) {
+            let _ = writeln!(
+                out,
+                "- restore: seconds of the {} repetitions {}.",
+                restore.all_seconds.len(),
+                list(&restore.all_seconds, 2)
+            );
+        }
         for run in self.runs.iter().filter(|r| r.events.is_some()) {
             let _ = writeln!(
                 out,
@@ -310,6 +360,7 @@ impl Report {
         for (goal, target, measured, verdict) in rows {
             let _ = writeln!(out, "| {goal} | {target} | {measured} | {verdict} |");
         }
+        out.push_str(METHOD);
         out
     }
 }
