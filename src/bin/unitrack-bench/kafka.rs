@@ -94,6 +94,23 @@ pub fn delete_topics(
     Ok(())
 }
 
+/// Deletes consumer groups; missing or busy ones are reported, not fatal.
+pub fn delete_groups(
+    runtime: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    groups: &[String],
+) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create()?;
+    let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+    for result in runtime.block_on(admin.delete_groups(&names, &AdminOptions::new()))? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::GroupIdNotFound)) => {}
+            Err((group, code)) => eprintln!("unitrack-bench: deleting group {group}: {code}"),
+        }
+    }
+    Ok(())
+}
+
 /// Counts failed deliveries.
 #[derive(Default)]
 pub struct Deliveries {

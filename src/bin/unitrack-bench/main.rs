@@ -137,6 +137,8 @@ struct Bench {
     raw_prefix: String,
     /// Every topic created, for the clean-up.
     topics: Vec<String>,
+    /// Every consumer group used, for the clean-up.
+    groups: Vec<String>,
     /// The broker's pid, for its CPU time.
     broker: Option<String>,
 }
@@ -144,7 +146,7 @@ struct Bench {
 impl Bench {
     fn new(args: Args, runtime: tokio::runtime::Runtime) -> Self {
         let id = format!(
-            "bench-{}-{}",
+            "unitrack-bench-{}-{}",
             std::process::id(),
             chrono::Utc::now().timestamp()
         );
@@ -155,6 +157,7 @@ impl Bench {
             broker: cpu::broker_pid(&args.bootstrap),
             raw_prefix,
             topics: Vec::new(),
+            groups: Vec::new(),
             args,
         }
     }
@@ -197,6 +200,7 @@ impl Bench {
             let created = self.topics.len();
             if want_passthrough {
                 let group = format!("{}-passthrough{round}", self.id);
+                self.groups.push(group.clone());
                 let output = format!("{}.passthrough{round}", self.id);
                 passthroughs.push(self.passthrough(&group, &output, &raw_ends)?);
                 passthrough = Some((group, output));
@@ -310,11 +314,14 @@ impl Bench {
     }
 
     fn clean_up(&self) {
-        if self.args.keep_topics || self.topics.is_empty() {
+        if self.args.keep_topics {
             return;
         }
         if let Err(e) = kafka::delete_topics(&self.runtime, &self.args.bootstrap, &self.topics) {
             say(format!("deleting the topics failed: {e}"));
+        }
+        if let Err(e) = kafka::delete_groups(&self.runtime, &self.args.bootstrap, &self.groups) {
+            say(format!("deleting the consumer groups failed: {e}"));
         }
     }
 
@@ -359,6 +366,8 @@ impl Bench {
             ),
         ];
         let config = Config::load_with_env(None, env.map(|(k, v)| (k.to_owned(), v)))?;
+        self.groups
+            .extend(["normalise", "fold", "restore"].map(|stage| format!("{id}-{stage}")));
         let raw: Vec<String> = self.raw_topics();
         self.topics.extend(
             config
