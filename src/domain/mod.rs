@@ -14,7 +14,7 @@ pub use event::{
     CarrierEvent, Correction, EventId, EventKind, Linkage, Location, Lock, RawCode, ShipmentEvent,
     Source,
 };
-pub use fold::{Change, Outcome, PackageState, TransitionKind};
+pub use fold::{Change, HistoryItem, Outcome, PackageState, TransitionKind};
 pub use package::{IdentityError, PackageKey, TrackingNumber, check_carrier_id};
 pub use status::{Direction, ReasonOwner, Status, StatusClass, SubCode, UnknownStatus};
 pub use time::{

@@ -6,10 +6,11 @@
 use super::codec::Codec;
 use super::dlq::{self, Poison};
 use super::engine::{Output, Processor, Record, StageError};
-use super::state::{self, PartitionState};
+use super::state::{self, SharedPartitions};
 use crate::avro::StatusChangedRecord;
 use crate::config::Config;
 use crate::domain::{Outcome, StatusChanged};
+use crate::telemetry::metrics;
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ const STAGE: &str = "fold";
 pub struct Fold {
     config: Config,
     codec: Arc<Codec>,
-    partitions: HashMap<i32, PartitionState>,
+    partitions: SharedPartitions,
 }
 
 impl Fold {
@@ -30,8 +31,24 @@ impl Fold {
         Self {
             config: config.clone(),
             codec,
-            partitions: HashMap::new(),
+            partitions: SharedPartitions::default(),
         }
+    }
+
+    /// The partitions this processor holds, to share with package lookups.
+    pub fn partitions(&self) -> SharedPartitions {
+        self.partitions.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, state::PartitionState>> {
+        // A poisoned lock means a panicking lookup; the maps themselves are consistent.
+        self.partitions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn package_count(&self) -> usize {
+        self.lock().values().map(|p| p.packages.len()).sum()
     }
 
     /// The subscription: the unified events.
@@ -67,7 +84,8 @@ impl Processor for Fold {
             let reason = format!("record key does not match the event's package {key}");
             return self.poison(record, out, "key", reason);
         }
-        let partition = self.partitions.entry(record.partition).or_default();
+        let mut partitions = self.lock();
+        let partition = partitions.entry(record.partition).or_default();
         let package = partition.packages.entry(key.clone()).or_default();
         let outcome = package.apply(&event);
         debug!(package = %key, ?outcome, "Applied.");
@@ -86,6 +104,7 @@ impl Processor for Fold {
                     &bytes,
                     None,
                 )?;
+                metrics().status_changed(&event.package.carrier, change.status.as_str());
             }
             Outcome::Stale | Outcome::Unchanged => {}
         }
@@ -94,8 +113,9 @@ impl Processor for Fold {
     }
 
     fn before_commit(&mut self, out: &mut Output<'_>) -> Result<(), StageError> {
+        metrics().packages(self.package_count());
         let changelog = &self.config.topics.state_changelog;
-        for (partition, state) in &mut self.partitions {
+        for (partition, state) in self.lock().iter_mut() {
             for key in state.dirty.drain() {
                 if let Some(package) = state.packages.get(&key) {
                     out.send(
@@ -117,14 +137,21 @@ impl Processor for Fold {
             .filter(|(topic, _)| *topic == self.config.topics.events)
             .map(|(_, partition)| *partition)
             .collect();
+        let started = std::time::Instant::now();
         let restored = state::restore(&self.config, &mine)?;
-        self.partitions.extend(restored);
+        metrics().restored(started.elapsed().as_secs_f64());
+        self.lock().extend(restored);
+        metrics().packages(self.package_count());
         Ok(())
     }
 
     fn revoked(&mut self, partitions: &[(String, i32)]) {
-        for (_, partition) in partitions {
-            self.partitions.remove(partition);
+        {
+            let mut held = self.lock();
+            for (_, partition) in partitions {
+                held.remove(partition);
+            }
         }
+        metrics().packages(self.package_count());
     }
 }

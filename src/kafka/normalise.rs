@@ -9,7 +9,8 @@ use super::engine::{Output, Processor, Record, StageError};
 use crate::avro::ShipmentEventRecord;
 use crate::carriers::{self, RawRecord};
 use crate::config::Config;
-use crate::domain::{Command, ShipmentEvent};
+use crate::domain::{Command, EventKind, ShipmentEvent, Status};
+use crate::telemetry::metrics;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -109,7 +110,22 @@ impl Normalise {
             timestamp_ms: record.timestamp_ms,
         };
         match carriers::map_record(carrier, &raw) {
-            Ok(events) => events.iter().try_for_each(|event| self.emit(event, out)),
+            Ok(events) => {
+                let unknown = events
+                    .iter()
+                    .filter(|e| {
+                        matches!(
+                            e.kind,
+                            EventKind::Status {
+                                status: Status::Unknown,
+                                ..
+                            }
+                        )
+                    })
+                    .count();
+                metrics().mapped(carrier.id(), events.len(), unknown);
+                events.iter().try_for_each(|event| self.emit(event, out))
+            }
             Err(error) => {
                 let poison = Poison {
                     stage: STAGE,

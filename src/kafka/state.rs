@@ -56,7 +56,7 @@ pub fn restore(
         return Ok(restored);
     }
     let topic = &config.topics.state_changelog;
-    let consumer: BaseConsumer = super::client_config(&config.kafka)
+    let consumer: BaseConsumer = super::client_config(config)
         .set("group.id", format!("{}-restore", config.kafka.group_id))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
@@ -133,5 +133,55 @@ mod tests {
         assert_eq!(decode(&bytes), Ok(state));
         assert!(decode(&[9, 1, 2]).is_err());
         assert!(decode(&[]).is_err());
+    }
+}
+
+/// The fold stage's partitions, shared between the stage thread and package lookups.
+pub type SharedPartitions = std::sync::Arc<std::sync::Mutex<HashMap<i32, PartitionState>>>;
+
+/// A read-only view of this instance's state, for `GET /packages/{carrier}/{tracking}`.
+#[derive(Clone)]
+pub struct StateView {
+    partitions: SharedPartitions,
+    events_partitions: usize,
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// This instance owns the package.
+    Found(Box<PackageState>),
+    /// This instance owns the package's partition but has never seen the package.
+    Unknown,
+    /// Another instance owns the package's partition.
+    Elsewhere {
+        /// The partition of `shipment.events` the package belongs to.
+        partition: i32,
+    },
+}
+
+impl StateView {
+    /// A view of `partitions`; `events_partitions` is the partition count of
+    /// `shipment.events` (to tell which partition a package belongs to).
+    pub fn new(partitions: SharedPartitions, events_partitions: usize) -> Self {
+        Self {
+            partitions,
+            events_partitions,
+        }
+    }
+
+    /// Looks a package key up.
+    pub fn lookup(&self, key: &str) -> Lookup {
+        let partition = super::partitioner::partition_of(key.as_bytes(), self.events_partitions);
+        let Ok(partitions) = self.partitions.lock() else {
+            return Lookup::Elsewhere { partition };
+        };
+        match partitions.get(&partition) {
+            None => Lookup::Elsewhere { partition },
+            Some(state) => match state.packages.get(key) {
+                Some(package) => Lookup::Found(Box::new(package.clone())),
+                None => Lookup::Unknown,
+            },
+        }
     }
 }

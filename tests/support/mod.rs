@@ -110,7 +110,15 @@ pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32, bool)]) {
     }
 }
 
-/// A configuration whose topics and group are unique to one test.
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// A configuration whose topics, group and HTTP port are unique to one test.
 pub fn unique_config(stack: &Stack, create_topics: bool) -> Config {
     let id = unique("t");
     let env = [
@@ -135,6 +143,10 @@ pub fn unique_config(stack: &Stack, create_topics: bool) -> Config {
         ),
         ("UNITRACK__TOPICS__PARTITIONS", "3".to_owned()),
         ("UNITRACK__TOPICS__CREATE_TOPICS", create_topics.to_string()),
+        (
+            "UNITRACK__HTTP__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        ),
     ];
     Config::load_with_env(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
         .expect("test configuration is valid")
@@ -171,6 +183,7 @@ pub fn config_env(config: &Config) -> Vec<(String, String)> {
             "UNITRACK__TOPICS__CREATE_TOPICS",
             t.create_topics.to_string(),
         ),
+        ("UNITRACK__HTTP__LISTEN", config.http.listen.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
