@@ -13,7 +13,7 @@ use super::package::{PackageKey, TrackingNumber};
 use super::status::{Direction, ReasonOwner, Status, SubCode};
 use super::time::EventTime;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a command was rejected when its shape was checked. The message is the precise
 /// reason given back to whoever sent it.
@@ -378,5 +378,78 @@ mod tests {
         assert_eq!(linkage.direction, Direction::Return);
         assert_eq!(linkage.order_id.as_deref(), Some("o"));
         assert_eq!(event.time.utc.to_rfc3339(), "2024-04-30T10:00:00+00:00");
+    }
+}
+
+/// The one outcome of a command, published on `shipment.commands.outcomes` keyed by the
+/// command id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandOutcome {
+    /// The command id (none when the JSON was too broken to hold one).
+    pub command_id: Option<String>,
+    /// `accepted` or `rejected`.
+    pub outcome: &'static str,
+    /// Why it was rejected, precisely; or a note (`duplicate`).
+    pub reason: Option<String>,
+    /// A bounded class of the rejection (`malformed_json`, `unknown_status`, `lock_conflict`...).
+    pub class: Option<&'static str>,
+    /// The package, when known.
+    pub package: Option<String>,
+    /// Whether the command id was seen before (a re-sent command is a no-op).
+    pub duplicate: bool,
+    /// The stage that decided: `normalise` (shape) or `fold` (meaning).
+    pub decided_by: &'static str,
+}
+
+impl CommandOutcome {
+    /// Accepted by the fold.
+    pub fn accepted(command_id: &str, package: &str, duplicate: bool) -> Self {
+        Self {
+            command_id: Some(command_id.to_owned()),
+            outcome: "accepted",
+            reason: duplicate.then(|| "duplicate: this command id was applied before".to_owned()),
+            class: None,
+            package: Some(package.to_owned()),
+            duplicate,
+            decided_by: "fold",
+        }
+    }
+
+    /// Rejected for its meaning by the fold.
+    pub fn rejected(command_id: &str, package: &str, class: &'static str, reason: String) -> Self {
+        Self {
+            command_id: Some(command_id.to_owned()),
+            outcome: "rejected",
+            reason: Some(reason),
+            class: Some(class),
+            package: Some(package.to_owned()),
+            duplicate: false,
+            decided_by: "fold",
+        }
+    }
+
+    /// Rejected for its shape when normalising; the id is read leniently from the JSON.
+    pub fn malformed(json: &[u8], error: &CommandError) -> Self {
+        let loose: Option<serde_json::Value> = serde_json::from_slice(json).ok();
+        let field = |name: &str| {
+            loose
+                .as_ref()
+                .and_then(|v| v.get(name))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let package = match (field("carrier"), field("tracking_number")) {
+            (Some(carrier), Some(number)) => Some(format!("{carrier}:{number}")),
+            _ => None,
+        };
+        Self {
+            command_id: field("id"),
+            outcome: "rejected",
+            reason: Some(error.to_string()),
+            class: Some(error.class()),
+            package,
+            duplicate: false,
+            decided_by: "normalise",
+        }
     }
 }

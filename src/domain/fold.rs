@@ -468,6 +468,12 @@ impl PackageState {
             .map(|until| (until != i64::MAX).then_some(until))
     }
 
+    /// Whether this event's identity is in the history already.
+    pub fn has_seen(&self, event: &ShipmentEvent) -> bool {
+        let id = event.id.fingerprint();
+        self.history.iter().any(|entry| entry.id == id)
+    }
+
     /// The number of status changes so far.
     pub fn seq(&self) -> u64 {
         self.seq

@@ -9,7 +9,7 @@ mod status;
 mod time;
 
 pub use changed::{ChangeSource, StatusChanged};
-pub use command::{Command, CommandError, LockSpec};
+pub use command::{Command, CommandError, CommandOutcome, LockSpec};
 pub use event::{
     CarrierEvent, Correction, EventId, EventKind, Linkage, Location, Lock, RawCode, ShipmentEvent,
     Source,

@@ -6,10 +6,13 @@
 use super::codec::Codec;
 use super::dlq::{self, Poison};
 use super::engine::{Output, Processor, Record, StageError};
+use super::normalise::send_outcome;
 use super::state::{self, SharedPartitions};
 use crate::avro::StatusChangedRecord;
 use crate::config::Config;
-use crate::domain::{Outcome, StatusChanged};
+use crate::domain::{
+    CommandOutcome, EventKind, Outcome, PackageState, ShipmentEvent, Source, StatusChanged,
+};
 use crate::telemetry::metrics;
 use chrono::Utc;
 use std::collections::HashMap;
@@ -84,11 +87,26 @@ impl Processor for Fold {
             let reason = format!("record key does not match the event's package {key}");
             return self.poison(record, out, "key", reason);
         }
+        let command_id = match &event.source {
+            Source::Manual { command_id, .. } => Some(command_id.clone()),
+            _ => None,
+        };
         let mut partitions = self.lock();
         let partition = partitions.entry(record.partition).or_default();
+        if let Some(command_id) = &command_id
+            && let Some((class, reason)) = rejection(partition.packages.get(&key), &event)
+        {
+            let outcome = CommandOutcome::rejected(command_id, &key, class, reason);
+            return send_outcome(out, &self.config.topics.command_outcomes, &outcome);
+        }
         let package = partition.packages.entry(key.clone()).or_default();
         let outcome = package.apply(&event);
         debug!(package = %key, ?outcome, "Applied.");
+        if let Some(command_id) = &command_id {
+            let duplicate = outcome == Outcome::Duplicate;
+            let accepted = CommandOutcome::accepted(command_id, &key, duplicate);
+            send_outcome(out, &self.config.topics.command_outcomes, &accepted)?;
+        }
         match outcome {
             Outcome::Duplicate => return Ok(()),
             Outcome::Changed(change) => {
@@ -153,5 +171,36 @@ impl Processor for Fold {
             }
         }
         metrics().packages(self.package_count());
+    }
+}
+
+/// Why the fold rejects a command for its meaning, if it does: `clear_lock` of an unknown
+/// package or of a package without a lock; `set_status` while another command's lock holds
+/// (clear it first). A re-sent command (same id) is never rejected: it is a duplicate.
+fn rejection(
+    package: Option<&PackageState>,
+    event: &ShipmentEvent,
+) -> Option<(&'static str, String)> {
+    if package.is_some_and(|p| p.has_seen(event)) {
+        return None;
+    }
+    let key = &event.package;
+    let at = event.time.millis();
+    let lock = package.and_then(PackageState::manual_lock);
+    match &event.kind {
+        EventKind::ClearLock if package.is_none() => {
+            Some(("unknown_package", format!("unknown package {key}")))
+        }
+        EventKind::ClearLock if lock.is_none() => {
+            Some(("no_lock", format!("{key} has no manual lock to clear")))
+        }
+        EventKind::Status { .. } => match lock {
+            Some(until) if until.is_none_or(|until| until > at) => Some((
+                "lock_conflict",
+                format!("{key} is locked by an earlier manual status; send clear_lock first"),
+            )),
+            _ => None,
+        },
+        _ => None,
     }
 }

@@ -9,7 +9,7 @@ use super::engine::{Output, Processor, Record, StageError};
 use crate::avro::ShipmentEventRecord;
 use crate::carriers::{self, RawRecord};
 use crate::config::Config;
-use crate::domain::{Command, EventKind, ShipmentEvent, Status};
+use crate::domain::{Command, CommandOutcome, EventKind, ShipmentEvent, Status};
 use crate::telemetry::metrics;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -22,6 +22,7 @@ pub struct Normalise {
     codec: Arc<Codec>,
     raw_prefix: String,
     commands: String,
+    outcomes: String,
     events: String,
     dlq: String,
     enabled: HashSet<String>,
@@ -34,6 +35,7 @@ impl Normalise {
             codec,
             raw_prefix: config.topics.raw_prefix.clone(),
             commands: config.topics.commands.clone(),
+            outcomes: config.topics.command_outcomes.clone(),
             events: config.topics.events.clone(),
             dlq: config.topics.dlq.clone(),
             enabled: config.carriers.enabled.iter().cloned().collect(),
@@ -73,13 +75,17 @@ impl Normalise {
         {
             Ok(event) => self.emit(&event, out),
             Err(error) => {
-                let poison = Poison {
-                    stage: STAGE,
-                    class: error.class(),
-                    reason: format!("rejected command: {error}"),
-                    carrier: "",
-                };
-                dlq::send(out, &self.dlq, record, &poison)
+                let payload = record.payload.unwrap_or_default();
+                let outcome = CommandOutcome::malformed(payload, &error);
+                tracing::warn!(
+                    topic = record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    command_id = outcome.command_id.as_deref().unwrap_or(""),
+                    reason = %error,
+                    "Command rejected."
+                );
+                send_outcome(out, &self.outcomes, &outcome)
             }
         }
     }
@@ -147,6 +153,19 @@ impl Processor for Normalise {
             self.raw(record, out)
         }
     }
+}
+
+/// Publishes a command's outcome, keyed by command id, in the stage's transaction.
+pub fn send_outcome(
+    out: &mut Output<'_>,
+    topic: &str,
+    outcome: &CommandOutcome,
+) -> Result<(), StageError> {
+    let json =
+        serde_json::to_vec(outcome).map_err(|e| StageError::Fatal(format!("outcome JSON: {e}")))?;
+    let key = outcome.command_id.as_deref().unwrap_or_default();
+    metrics().command(outcome.outcome);
+    out.send(topic, None, key.as_bytes(), &json, None)
 }
 
 /// Escapes regex metacharacters of a topic prefix (`tracking.raw.` → `tracking\.raw\.`).
