@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{Running, consume_until, decode_changes, produce, stack, unique_config};
 use unitrack::config::Config;
 
@@ -12,22 +12,6 @@ const TOKEN: &str = "test-push-token-0123456789";
 
 fn url(config: &Config, path: &str) -> String {
     format!("http://{}{path}", config.http.listen)
-}
-
-async fn wait_ready(client: &reqwest::Client, config: &Config) {
-    let started = Instant::now();
-    loop {
-        if let Ok(response) = client.get(url(config, "/readyz")).send().await
-            && response.status() == 200
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not ready within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Parses the Prometheus text exposition strictly enough to fail on a malformed page:
@@ -99,7 +83,7 @@ async fn health_readiness_and_metrics_that_move_with_the_work() {
     let config = unique_config(&stack, true);
     let running = Running::start(&config);
     let client = reqwest::Client::new();
-    wait_ready(&client, &config).await;
+    support::wait_ready(&config).await;
     let health = client
         .get(url(&config, "/healthz"))
         .send()
@@ -182,7 +166,7 @@ async fn dhl_push_checks_credentials_size_and_shape_and_ends_as_a_status_change(
     let config = push_config(&stack);
     let running = Running::start(&config);
     let client = reqwest::Client::new();
-    wait_ready(&client, &config).await;
+    support::wait_ready(&config).await;
     let push = url(&config, "/push/dhl");
     let header = config.http.push_header.clone();
     let body = std::fs::read(format!(

@@ -42,6 +42,20 @@ pub fn decode(bytes: &[u8]) -> Result<PackageState, String> {
     }
 }
 
+/// The restore consumer's context: reaching the end of a partition is how a restore ends,
+/// not an error worth a log line.
+struct RestoreContext;
+
+impl rdkafka::ClientContext for RestoreContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::warn!(reason, error = %error, "Restore consumer error.");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for RestoreContext {}
+
 /// Reads changelog partitions from the beginning to their end (read_committed), folding
 /// the values into one state per partition.
 pub fn restore(
@@ -56,14 +70,14 @@ pub fn restore(
         return Ok(restored);
     }
     let topic = &config.topics.state_changelog;
-    let consumer: BaseConsumer = super::client_config(config)
+    let consumer: BaseConsumer<RestoreContext> = super::client_config(config)
         .set("group.id", format!("{}-restore", config.kafka.group_id))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
         .set("fetch.min.bytes", "1")
         .set("queued.max.messages.kbytes", "65536")
-        .create()
+        .create_with_context(RestoreContext)
         .map_err(|e| StageError::Fatal(format!("restore consumer: {e}")))?;
     let mut assignment = TopicPartitionList::new();
     for partition in partitions {

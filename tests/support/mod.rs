@@ -450,3 +450,22 @@ pub fn published(changes: &[unitrack::avro::StatusChangedRecord]) -> Changes {
     }
     published
 }
+
+/// Waits until unitrack's `/readyz` answers 200 (stages started, partitions restored).
+pub async fn wait_ready(config: &Config) {
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/readyz", config.http.listen);
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(response) = client.get(&url).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not ready within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
