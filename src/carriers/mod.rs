@@ -94,6 +94,37 @@ impl MapError {
     }
 }
 
+/// One entry of a carrier API's error list (`{"code": "...", "message": "..."}`), as UPS
+/// and FedEx send them.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct ApiError {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// The reason of a carrier's error body: each `code message`, joined by `; `.
+pub(crate) fn describe_errors(errors: &[ApiError]) -> String {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let code = e.code.as_deref().unwrap_or("?");
+            format!("{code} {}", e.message.as_deref().unwrap_or(""))
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    if parts.is_empty() {
+        "no errors listed".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Trimmed text, or `None` when it is missing or blank.
+pub(crate) fn non_empty(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
 /// A carrier mapper. Object-safe, synchronous and pure.
 pub trait Carrier: Send + Sync {
     /// The carrier id (`dhl`, `dpd`...), also the suffix of its raw topic.
