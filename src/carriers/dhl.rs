@@ -28,7 +28,7 @@
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
     CarrierEvent, EventTime, Location, Status, SubCode, TimeError, TrackingNumber, ZoneSource,
-    parse_local_time, parse_offset_time, zone_of_country,
+    parse_iso_local, parse_local_time, parse_offset_time, zone_of_country,
 };
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -352,6 +352,11 @@ fn returned(
 
 /// Reads a timestamp: with its offset when it has one, else in the given zone.
 fn event_time(value: &str, (zone, source): (Tz, ZoneSource)) -> Result<EventTime, MapError> {
+    // The usual DHL form first: a text it accepts has no offset, so the rest would read it
+    // (with the first local format) to the same time.
+    if let Some(local) = parse_iso_local(value) {
+        return Ok(EventTime::in_zone(local, zone, source));
+    }
     if let Ok(at) = parse_offset_time(value) {
         return Ok(EventTime::with_offset(at));
     }
