@@ -1024,34 +1024,31 @@ mod tests {
         let fixtures = bodies.len();
         assert!(fixtures >= 10);
         let event = r#"{"timestamp":"2024-05-02T10:00:00","statusCode":"transit"}"#;
-        bodies.extend(
-            [
-                r#"{"id":null,"returnFlag":true}"#.to_owned(),
-                r#"{"status":null}"#.to_owned(),
-                r#"{"events":null,"id":7}"#.to_owned(),
-                r#"{"id":1.5e3,"events":[]}"#.to_owned(),
-                r#"{"id":-12,"events":[]}"#.to_owned(),
-                r#"{"id":18446744073709551616,"events":[]}"#.to_owned(),
-                r#"{"shipments":null,"id":"1"}"#.to_owned(),
-                r#"{"shipments":{},"id":"1"}"#.to_owned(),
-                r#"{"shipments":[],"status":404}"#.to_owned(),
-                r#"{"status":404,"title":"Not Found"}"#.to_owned(),
-                r#"{"status":"delivered"}"#.to_owned(),
-                r#"{"id":"1","id":"2"}"#.to_owned(),
-                r#"{"shipments":[{"id":"1"}],"shipments":[{"id":"2"}]}"#.to_owned(),
-                r#"{"other":1}"#.to_owned(),
-                r#"[]"#.to_owned(),
-                r#"[{"id":"1"},{"id":2}]"#.to_owned(),
-                r#"[{"id":"1"},"x"]"#.to_owned(),
-                r#"  {"id":"1"}  "#.to_owned(),
-                r#"{"id":"1"} x"#.to_owned(),
-                r#""text""#.to_owned(),
-                String::new(),
-                format!(r#"{{"id":"1","status":{event},"events":[{event},{event}]}}"#),
-                format!(r#"{{"shipments":[{{"id":"1","events":[{event}]}}],"url":"/x"}}"#),
-            ]
-            .into_iter(),
-        );
+        bodies.extend([
+            r#"{"id":null,"returnFlag":true}"#.to_owned(),
+            r#"{"status":null}"#.to_owned(),
+            r#"{"events":null,"id":7}"#.to_owned(),
+            r#"{"id":1.5e3,"events":[]}"#.to_owned(),
+            r#"{"id":-12,"events":[]}"#.to_owned(),
+            r#"{"id":18446744073709551616,"events":[]}"#.to_owned(),
+            r#"{"shipments":null,"id":"1"}"#.to_owned(),
+            r#"{"shipments":{},"id":"1"}"#.to_owned(),
+            r#"{"shipments":[],"status":404}"#.to_owned(),
+            r#"{"status":404,"title":"Not Found"}"#.to_owned(),
+            r#"{"status":"delivered"}"#.to_owned(),
+            r#"{"id":"1","id":"2"}"#.to_owned(),
+            r#"{"shipments":[{"id":"1"}],"shipments":[{"id":"2"}]}"#.to_owned(),
+            r#"{"other":1}"#.to_owned(),
+            r#"[]"#.to_owned(),
+            r#"[{"id":"1"},{"id":2}]"#.to_owned(),
+            r#"[{"id":"1"},"x"]"#.to_owned(),
+            r#"  {"id":"1"}  "#.to_owned(),
+            r#"{"id":"1"} x"#.to_owned(),
+            r#""text""#.to_owned(),
+            String::new(),
+            format!(r#"{{"id":"1","status":{event},"events":[{event},{event}]}}"#),
+            format!(r#"{{"shipments":[{{"id":"1","events":[{event}]}}],"url":"/x"}}"#),
+        ]);
         for (i, body) in bodies.iter().enumerate() {
             let reference = shipments_from_value(body);
             assert_eq!(
