@@ -15,10 +15,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::HashMap;
 use std::hint::black_box;
-use unitrack::avro::{
-    ShipmentEventRecord, StatusChangedRecord, confluent_frame, shipment_event_schema,
-    status_changed_schema,
-};
+use unitrack::avro::{ShipmentEventRecord, StatusChangedRecord, confluent_record};
 use unitrack::carriers::{self, Carrier, RawRecord};
 use unitrack::domain::{Change, Outcome, PackageKey, PackageState, ShipmentEvent, StatusChanged};
 
@@ -225,14 +222,14 @@ fn processed_at() -> DateTime<Utc> {
 /// The normalise stage's output for one event.
 fn encode_event(event: &ShipmentEvent) -> Vec<u8> {
     let record = ShipmentEventRecord::from(event);
-    confluent_frame(EVENT_SCHEMA_ID, shipment_event_schema(), &record).expect("encodes")
+    confluent_record(EVENT_SCHEMA_ID, &record).expect("encodes")
 }
 
 /// The fold stage's output for one change.
 fn encode_change(event: &ShipmentEvent, change: &Change, state: &PackageState) -> Vec<u8> {
     let changed = StatusChanged::new(event, change, state.linkage());
     let record = StatusChangedRecord::new(&changed, processed_at());
-    confluent_frame(CHANGED_SCHEMA_ID, status_changed_schema(), &record).expect("encodes")
+    confluent_record(CHANGED_SCHEMA_ID, &record).expect("encodes")
 }
 
 /// map → encode the event → fold → encode the change, for one raw body.

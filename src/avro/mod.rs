@@ -3,6 +3,7 @@
 //! when a schema registry is configured, Avro single-object encoding (`C3 01`, 8-byte
 //! little-endian CRC-64-AVRO fingerprint, datum) when not.
 
+mod binary;
 mod records;
 
 pub use records::{RecordError, ShipmentEventRecord, StatusChangedRecord};
@@ -126,6 +127,37 @@ pub fn confluent_frame<T: Serialize>(
     Ok(out)
 }
 
+/// One of unitrack's own records. Its fields follow its schema exactly (order, `["null", T]`
+/// unions as `Option<T>`, enums in symbol order), so it is written without consulting the
+/// schema, byte for byte as [`write_datum`] writes it, at a fraction of the cost.
+pub trait AvroRecord: Serialize {
+    /// The record's schema.
+    fn schema() -> &'static Schema;
+
+    /// Appends the record's Avro datum to `out`.
+    fn write_datum(&self, out: &mut Vec<u8>) -> Result<(), AvroError> {
+        binary::write(self, out)
+    }
+}
+
+/// [`confluent_frame`] for one of unitrack's records.
+pub fn confluent_record<R: AvroRecord>(schema_id: u32, record: &R) -> Result<Vec<u8>, AvroError> {
+    let mut out = Vec::with_capacity(256);
+    out.push(0);
+    out.extend_from_slice(&schema_id.to_be_bytes());
+    record.write_datum(&mut out)?;
+    Ok(out)
+}
+
+/// [`single_object`] for one of unitrack's records.
+pub fn single_object_record<R: AvroRecord>(record: &R) -> Result<Vec<u8>, AvroError> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(&[0xC3, 0x01]);
+    out.extend_from_slice(&fingerprint(R::schema()));
+    record.write_datum(&mut out)?;
+    Ok(out)
+}
+
 /// Splits Confluent framing into the schema id and the datum.
 pub fn confluent_unframe(bytes: &[u8]) -> Result<(u32, &[u8]), AvroError> {
     match bytes {
@@ -137,8 +169,21 @@ pub fn confluent_unframe(bytes: &[u8]) -> Result<(u32, &[u8]), AvroError> {
     }
 }
 
-/// The CRC-64-AVRO (Rabin) fingerprint of a schema, as single-object encoding uses it.
+/// The CRC-64-AVRO (Rabin) fingerprint of a schema, as single-object encoding uses it;
+/// computed once for the compiled-in schemas (it needs the schema's canonical form).
 pub fn fingerprint(schema: &Schema) -> [u8; 8] {
+    static EVENT: OnceLock<[u8; 8]> = OnceLock::new();
+    static CHANGED: OnceLock<[u8; 8]> = OnceLock::new();
+    if std::ptr::eq(schema, shipment_event_schema()) {
+        *EVENT.get_or_init(|| compute_fingerprint(schema))
+    } else if std::ptr::eq(schema, status_changed_schema()) {
+        *CHANGED.get_or_init(|| compute_fingerprint(schema))
+    } else {
+        compute_fingerprint(schema)
+    }
+}
+
+fn compute_fingerprint(schema: &Schema) -> [u8; 8] {
     let bytes = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
     let mut fingerprint = [0u8; 8];
     for (slot, byte) in fingerprint.iter_mut().zip(bytes) {

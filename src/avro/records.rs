@@ -1,11 +1,13 @@
 //! The flat Avro records of `schemas/*.avsc` and their conversions to and from the domain.
 //! Field order and names follow the schemas exactly; a round-trip test keeps them in step.
 
+use super::{AvroRecord, shipment_event_schema, status_changed_schema};
 use crate::domain::{
     ChangeSource, Correction, Direction, EventId, EventKind, EventTime, Linkage, Location, Lock,
     PackageKey, RawCode, ReasonOwner, ShipmentEvent, Source, Status, StatusChanged, StatusClass,
     SubCode, TrackingNumber, TransitionKind, ZoneSource,
 };
+use apache_avro::Schema;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -168,6 +170,18 @@ pub struct StatusChangedRecord {
     pub location: Option<LocationRecord>,
     pub estimated_delivery: Option<i64>,
     pub seq: i64,
+}
+
+impl AvroRecord for ShipmentEventRecord {
+    fn schema() -> &'static Schema {
+        shipment_event_schema()
+    }
+}
+
+impl AvroRecord for StatusChangedRecord {
+    fn schema() -> &'static Schema {
+        status_changed_schema()
+    }
 }
 
 fn local_millis(local: &NaiveDateTime) -> i64 {
