@@ -301,16 +301,23 @@ impl EventId {
     }
 }
 
-impl fmt::Display for EventId {
-    /// 32 lower-case hex digits (written at once: a `write!` per byte costs ten times more).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl EventId {
+    /// The 32 lower-case hex digits, written into `buffer` (its `Display` form).
+    pub fn hex(self, buffer: &mut [u8; 32]) -> &str {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut text = [0u8; 32];
-        for (pair, byte) in text.chunks_exact_mut(2).zip(self.0) {
+        for (pair, byte) in buffer.chunks_exact_mut(2).zip(self.0) {
             pair[0] = HEX[usize::from(byte >> 4)];
             pair[1] = HEX[usize::from(byte & 0x0f)];
         }
-        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+        // Only ASCII hex digits were written.
+        std::str::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for EventId {
+    /// 32 lower-case hex digits (written at once: a `write!` per byte costs ten times more).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.hex(&mut [0; 32]))
     }
 }
 
@@ -322,15 +329,25 @@ impl Serialize for EventId {
 
 /// [`EventId::of`] one part at a time, for callers that would otherwise collect the parts.
 #[derive(Default)]
-struct IdHasher(Sha256);
+pub(super) struct IdHasher(Sha256);
 
 impl IdHasher {
-    fn part(&mut self, part: &str) {
+    /// Adds one part.
+    pub(super) fn part(&mut self, part: &str) {
         self.0.update((part.len() as u64).to_le_bytes());
         self.0.update(part.as_bytes());
     }
 
-    fn finish(self) -> EventId {
+    /// Adds one part made of `pieces` (hashed as their concatenation).
+    pub(super) fn part_of(&mut self, pieces: &[&str]) {
+        let len: usize = pieces.iter().map(|piece| piece.len()).sum();
+        self.0.update((len as u64).to_le_bytes());
+        for piece in pieces {
+            self.0.update(piece.as_bytes());
+        }
+    }
+
+    pub(super) fn finish(self) -> EventId {
         let digest = self.0.finalize();
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);
@@ -339,23 +356,36 @@ impl IdHasher {
 }
 
 /// `n` in decimal, as `n.to_string()` writes it, without allocating.
-fn decimal(n: i64, buffer: &mut [u8; 20]) -> &str {
-    let mut rest = n.unsigned_abs();
+pub(super) fn decimal(n: i64, buffer: &mut [u8; 20]) -> &str {
+    let start = digits(n.unsigned_abs(), buffer);
+    let start = if n < 0 {
+        buffer[start - 1] = b'-';
+        start - 1
+    } else {
+        start
+    };
+    // Only ASCII digits and '-' were written.
+    std::str::from_utf8(&buffer[start..]).unwrap_or_default()
+}
+
+/// `n` in decimal, as `n.to_string()` writes it, without allocating.
+pub(super) fn decimal_u64(n: u64, buffer: &mut [u8; 20]) -> &str {
+    let start = digits(n, buffer);
+    std::str::from_utf8(&buffer[start..]).unwrap_or_default()
+}
+
+/// Writes the digits of `n` at the end of `buffer`; returns where they start (at least 1,
+/// as `u64::MAX` has 20 digits only without a sign, and `i64::MIN`'s 19 leave one free).
+fn digits(mut n: u64, buffer: &mut [u8; 20]) -> usize {
     let mut start = buffer.len();
     loop {
         start -= 1;
-        buffer[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
+        buffer[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return start;
         }
     }
-    if n < 0 {
-        start -= 1;
-        buffer[start] = b'-';
-    }
-    // Only ASCII digits and '-' were written.
-    std::str::from_utf8(&buffer[start..]).unwrap_or_default()
 }
 
 /// Links a package to PlentyONE (set by a `register` command).
@@ -590,6 +620,9 @@ mod tests {
     fn decimal_writes_what_to_string_writes() {
         for n in [0, 7, -1, 10, -2_000, 1_714_557_600_000, i64::MAX, i64::MIN] {
             assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+        }
+        for n in [0, 9, 10, u64::MAX] {
+            assert_eq!(decimal_u64(n, &mut [0; 20]), n.to_string());
         }
     }
 
