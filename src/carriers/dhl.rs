@@ -30,7 +30,7 @@ use crate::domain::{
     CarrierEvent, EventTime, Location, Status, SubCode, TimeError, TrackingNumber, ZoneSource,
     parse_iso_local, parse_local_time, parse_offset_time, zone_of_country,
 };
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -755,9 +755,12 @@ impl RuleMatches {
     /// at about a tenth of the cost.
     fn of(text: &str) -> Self {
         static MATCHER: OnceLock<Option<AhoCorasick>> = OnceLock::new();
-        let Some(matcher) = MATCHER
-            .get_or_init(|| AhoCorasick::new(TEXT_RULES.iter().map(|(needle, ..)| needle)).ok())
-        else {
+        let Some(matcher) = MATCHER.get_or_init(|| {
+            AhoCorasick::builder()
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(TEXT_RULES.iter().map(|(needle, ..)| needle))
+                .ok()
+        }) else {
             return Self::one_by_one(text);
         };
         let mut matches = Self([0; TEXT_RULES.len().div_ceil(64)]);
