@@ -229,7 +229,8 @@ fn a_datum_of_an_older_schema_is_read_with_the_defaults_of_the_new_one() {
         });
     }
     let older = Schema::parse_str(&older.to_string()).expect("older schema parses");
-    let record = ShipmentEventRecord::from(&carrier_event());
+    let event = carrier_event();
+    let record = ShipmentEventRecord::from(&event);
     // Write through the generic Value path of the older schema.
     let mut value = apache_avro::to_value(&record).expect("to value");
     if let Value::Record(fields) = &mut value {
@@ -272,7 +273,7 @@ fn direct<R: AvroRecord>(record: &R) -> Vec<u8> {
     out
 }
 
-fn status_changed_record() -> StatusChangedRecord {
+fn status_change() -> StatusChanged {
     let event = carrier_event();
     let change = Change {
         previous: Some((Status::OutForDelivery, Some(SubCode::OnVehicle))),
@@ -289,9 +290,13 @@ fn status_changed_record() -> StatusChangedRecord {
         package_id: Some("7".to_owned()),
         direction: Direction::Return,
     };
-    let changed = StatusChanged::new(&event, &change, Some(&linkage));
-    let processed = Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 1).single();
-    StatusChangedRecord::new(&changed, processed.expect("valid"))
+    StatusChanged::new(&event, &change, Some(&linkage))
+}
+
+fn processed() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 1)
+        .single()
+        .expect("valid")
 }
 
 const ZONE_SOURCES: [ZoneSource; 5] = [
@@ -323,11 +328,11 @@ const EDGE_LONGS: [i64; 7] = [0, -1, 1, -64, 64, i64::MIN, i64::MAX];
 
 #[test]
 fn the_direct_writer_writes_what_apache_avro_writes_for_every_event() {
-    let mut records: Vec<ShipmentEventRecord> = all_event_shapes()
-        .iter()
-        .map(ShipmentEventRecord::from)
-        .collect();
-    let base = ShipmentEventRecord::from(&carrier_event());
+    let shapes = all_event_shapes();
+    let mut records: Vec<ShipmentEventRecord> =
+        shapes.iter().map(ShipmentEventRecord::from).collect();
+    let event = carrier_event();
+    let base = ShipmentEventRecord::from(&event);
     let with = |change: &dyn Fn(&mut ShipmentEventRecord)| {
         let mut record = base.clone();
         change(&mut record);
@@ -373,18 +378,18 @@ fn the_direct_writer_writes_what_apache_avro_writes_for_every_event() {
     }
     for text in edge_texts() {
         records.push(with(&|r| {
-            r.text = Some(text.clone());
+            r.text = Some(text.clone().into());
             r.codes = vec![
                 records::RawCodeRecord {
-                    name: text.clone(),
-                    value: String::new(),
+                    name: text.clone().into(),
+                    value: "".into(),
                 };
                 3
             ];
             r.location = Some(records::LocationRecord {
-                city: Some(text.clone()),
+                city: Some(text.clone().into()),
                 postal_code: None,
-                country: Some(text.clone()),
+                country: Some(text.clone().into()),
             });
         }));
     }
@@ -401,7 +406,8 @@ fn the_direct_writer_writes_what_apache_avro_writes_for_every_event() {
 
 #[test]
 fn the_direct_writer_writes_what_apache_avro_writes_for_every_status_change() {
-    let base = status_changed_record();
+    let changed = status_change();
+    let base = StatusChangedRecord::new(&changed, processed());
     let with = |change: &dyn Fn(&mut StatusChangedRecord)| {
         let mut record = base.clone();
         change(&mut record);
@@ -457,7 +463,7 @@ fn the_direct_writer_writes_what_apache_avro_writes_for_every_status_change() {
     }
     for text in edge_texts() {
         records.push(with(&|r| {
-            r.actor = Some(text.clone());
+            r.actor = Some(text.clone().into());
             r.previous_status = None;
             r.codes.clear();
         }));
@@ -469,7 +475,8 @@ fn the_direct_writer_writes_what_apache_avro_writes_for_every_status_change() {
 
 #[test]
 fn records_framed_directly_match_the_generic_framing_and_read_back() {
-    let event = ShipmentEventRecord::from(&carrier_event());
+    let domain = carrier_event();
+    let event = ShipmentEventRecord::from(&domain);
     let bytes = confluent_record(42, &event).expect("encodes");
     assert_eq!(
         bytes,
@@ -480,7 +487,8 @@ fn records_framed_directly_match_the_generic_framing_and_read_back() {
         read_datum(shipment_event_schema(), shipment_event_schema(), datum).expect("decodes");
     assert_eq!(back, event);
 
-    let changed = status_changed_record();
+    let change = status_change();
+    let changed = StatusChangedRecord::new(&change, processed());
     let bytes = single_object_record(&changed).expect("encodes");
     assert_eq!(
         bytes,
