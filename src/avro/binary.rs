@@ -18,10 +18,7 @@ use std::fmt;
 pub(super) fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), AvroError> {
     value
         .serialize(&mut Writer { out })
-        .map_err(|e| AvroError::Framing {
-            expected: "a record in its schema's shape",
-            reason: e.0,
-        })
+        .map_err(|e| AvroError::Direct(e.0))
 }
 
 /// Why a value has no direct Avro encoding (a type the records never use).

@@ -37,6 +37,9 @@ pub enum AvroError {
     /// The record decodes but is not a valid domain value.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// The direct writer met a value unitrack's records never hold (a map, a tuple...).
+    #[error("cannot write directly: {0}")]
+    Direct(String),
 }
 
 fn parse(text: &'static str, cell: &'static OnceLock<Schema>) -> &'static Schema {
