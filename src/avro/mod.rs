@@ -2,6 +2,10 @@
 //! two wire formats: Confluent framing (magic byte 0, 4-byte big-endian schema id, datum)
 //! when a schema registry is configured, Avro single-object encoding (`C3 01`, 8-byte
 //! little-endian CRC-64-AVRO fingerprint, datum) when not.
+//!
+//! unitrack's own records ([`AvroRecord`]) are written by a direct serde writer
+//! (`binary.rs`), byte for byte what apache-avro writes for them and several times faster;
+//! anything else, and all reading, goes through apache-avro.
 
 mod binary;
 mod records;
