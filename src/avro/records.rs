@@ -216,6 +216,21 @@ fn location_record(location: &Option<Location>) -> Option<LocationRecord<'_>> {
     })
 }
 
+/// `id.to_string()`, without the formatting machinery.
+fn event_id_text(id: EventId) -> Cow<'static, str> {
+    Cow::Owned(id.hex(&mut [0; 32]).to_owned())
+}
+
+/// `package.to_string()` (`<carrier>:<TRACKING_NUMBER>`), without the formatting machinery.
+fn package_key_text(package: &PackageKey) -> Cow<'static, str> {
+    let tracking = package.tracking_number.as_str();
+    let mut key = String::with_capacity(package.carrier.len() + 1 + tracking.len());
+    key.push_str(&package.carrier);
+    key.push(':');
+    key.push_str(tracking);
+    Cow::Owned(key)
+}
+
 fn borrowed(text: &Option<String>) -> Option<Cow<'_, str>> {
     text.as_deref().map(Cow::Borrowed)
 }
@@ -245,8 +260,8 @@ impl<'a> From<&'a ShipmentEvent> for ShipmentEventRecord<'a> {
             Source::System => (EventSourceSymbol::System, None, None, None),
         };
         let mut record = Self {
-            event_id: Cow::Owned(event.id.to_string()),
-            package_key: Cow::Owned(event.package.to_string()),
+            event_id: event_id_text(event.id),
+            package_key: package_key_text(&event.package),
             carrier: Cow::Borrowed(&event.package.carrier),
             tracking_number: Cow::Borrowed(event.package.tracking_number.as_str()),
             source,
@@ -434,8 +449,8 @@ impl<'a> StatusChangedRecord<'a> {
     pub fn new(changed: &'a StatusChanged, processed_at: DateTime<Utc>) -> Self {
         let linkage = changed.linkage.as_ref();
         Self {
-            event_id: Cow::Owned(changed.event_id.to_string()),
-            package_key: Cow::Owned(changed.package.to_string()),
+            event_id: event_id_text(changed.event_id),
+            package_key: package_key_text(&changed.package),
             carrier: Cow::Borrowed(&changed.package.carrier),
             tracking_number: Cow::Borrowed(changed.package.tracking_number.as_str()),
             tenant: linkage.and_then(|l| borrowed(&l.tenant)),

@@ -500,3 +500,15 @@ fn records_framed_directly_match_the_generic_framing_and_read_back() {
         read_datum(status_changed_schema(), status_changed_schema(), datum).expect("decodes");
     assert_eq!(back, changed);
 }
+
+#[test]
+fn record_ids_and_keys_are_their_display_forms() {
+    let event = carrier_event();
+    let record = ShipmentEventRecord::from(&event);
+    assert_eq!(record.event_id, event.id.to_string());
+    assert_eq!(record.package_key, event.package.to_string());
+    let changed = status_change();
+    let record = StatusChangedRecord::new(&changed, processed());
+    assert_eq!(record.event_id, changed.event_id.to_string());
+    assert_eq!(record.package_key, changed.package.to_string());
+}
