@@ -25,7 +25,10 @@ fn raw(config: &Config, carrier: &str) -> String {
     config.raw_topic(carrier)
 }
 
-async fn changes_until(config: &Config, count: usize) -> Vec<unitrack::avro::StatusChangedRecord> {
+async fn changes_until(
+    config: &Config,
+    count: usize,
+) -> Vec<unitrack::avro::StatusChangedRecord<'static>> {
     let records = consume_until(
         &config.kafka.bootstrap_servers,
         &config.topics.status_changed,
@@ -364,7 +367,7 @@ async fn without_a_registry_records_use_avro_single_object_encoding() {
     });
     running.stop().await;
     let schema = unitrack::avro::status_changed_schema();
-    let changes: Vec<unitrack::avro::StatusChangedRecord> = records
+    let changes: Vec<unitrack::avro::StatusChangedRecord<'static>> = records
         .iter()
         .map(|record| {
             let bytes = record.value.as_deref().expect("a value");

@@ -160,11 +160,14 @@ pub fn map_record(
     carrier: &dyn Carrier,
     raw: &RawRecord<'_>,
 ) -> Result<Vec<ShipmentEvent>, MapError> {
-    carrier
-        .map(raw)?
-        .into_iter()
-        .map(|event| Ok(ShipmentEvent::from_carrier(carrier.id(), event)?))
-        .collect()
+    let events = carrier.map(raw)?;
+    // Sized up front: collecting through `Result` would start at four events, and four
+    // `ShipmentEvent`s are a large allocation for the allocator (slower to find and free).
+    let mut mapped = Vec::with_capacity(events.len());
+    for event in events {
+        mapped.push(ShipmentEvent::from_carrier(carrier.id(), event)?);
+    }
+    Ok(mapped)
 }
 
 #[cfg(test)]

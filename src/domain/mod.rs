@@ -18,5 +18,6 @@ pub use fold::{Change, HistoryItem, Outcome, PackageState, TransitionKind};
 pub use package::{IdentityError, PackageKey, TrackingNumber, check_carrier_id};
 pub use status::{Direction, ReasonOwner, Status, StatusClass, SubCode, UnknownStatus};
 pub use time::{
-    EventTime, TimeError, ZoneSource, parse_local_time, parse_offset_time, zone_of_country,
+    EventTime, TimeError, ZoneSource, parse_iso_local, parse_local_time, parse_offset_time,
+    zone_of_country,
 };

@@ -107,22 +107,18 @@ impl Codec {
     }
 
     /// The wire bytes of a unified event for `shipment.events`.
-    pub fn encode_event(&self, record: &ShipmentEventRecord) -> Result<Vec<u8>, CodecError> {
-        let schema = avro::shipment_event_schema();
+    pub fn encode_event(&self, record: &ShipmentEventRecord<'_>) -> Result<Vec<u8>, CodecError> {
         Ok(match &self.framing {
-            Framing::Registry { event_id, .. } => avro::confluent_frame(*event_id, schema, record)?,
-            Framing::SingleObject { .. } => avro::single_object(schema, record)?,
+            Framing::Registry { event_id, .. } => avro::confluent_record(*event_id, record)?,
+            Framing::SingleObject { .. } => avro::single_object_record(record)?,
         })
     }
 
     /// The wire bytes of a status change for `shipment.status.changed`.
-    pub fn encode_changed(&self, record: &StatusChangedRecord) -> Result<Vec<u8>, CodecError> {
-        let schema = avro::status_changed_schema();
+    pub fn encode_changed(&self, record: &StatusChangedRecord<'_>) -> Result<Vec<u8>, CodecError> {
         Ok(match &self.framing {
-            Framing::Registry { changed_id, .. } => {
-                avro::confluent_frame(*changed_id, schema, record)?
-            }
-            Framing::SingleObject { .. } => avro::single_object(schema, record)?,
+            Framing::Registry { changed_id, .. } => avro::confluent_record(*changed_id, record)?,
+            Framing::SingleObject { .. } => avro::single_object_record(record)?,
         })
     }
 
@@ -130,7 +126,7 @@ impl Codec {
     /// unitrack. Blocking: call from the stage thread, not from async code.
     pub fn decode_event(&self, bytes: &[u8]) -> Result<ShipmentEvent, CodecError> {
         let reader = avro::shipment_event_schema();
-        let record: ShipmentEventRecord = match &self.framing {
+        let record: ShipmentEventRecord<'static> = match &self.framing {
             Framing::Registry { event_id, .. } => {
                 let (id, datum) = avro::confluent_unframe(bytes)?;
                 if id == *event_id {

@@ -363,7 +363,7 @@ pub fn consume_until(
 pub async fn decode_changes(
     registry: &str,
     records: &[Consumed],
-) -> Vec<unitrack::avro::StatusChangedRecord> {
+) -> Vec<unitrack::avro::StatusChangedRecord<'static>> {
     use schema_registry_converter::async_impl::avro::AvroDecoder;
     use schema_registry_converter::async_impl::schema_registry::SrSettings;
     let decoder = AvroDecoder::new(SrSettings::new(registry.to_owned()));
@@ -432,17 +432,17 @@ pub fn replayed(carrier: &str, bodies: &[Vec<u8>]) -> Changes {
 }
 
 /// The published status changes, in the same form; a change published twice fails.
-pub fn published(changes: &[unitrack::avro::StatusChangedRecord]) -> Changes {
+pub fn published(changes: &[unitrack::avro::StatusChangedRecord<'_>]) -> Changes {
     let label = |value: serde_json::Value| value.as_str().map(str::to_owned).unwrap_or_default();
     let mut published = Changes::new();
     for c in changes {
         let facts = ChangeFacts {
             status: c.status.as_str().to_owned(),
-            sub_status: c.sub_status.clone(),
+            sub_status: c.sub_status.as_deref().map(str::to_owned),
             previous_status: c.previous_status.map(|s| s.as_str().to_owned()),
             transition_kind: label(serde_json::to_value(c.transition_kind).unwrap_or_default()),
         };
-        let id = (c.package_key.clone(), c.seq);
+        let id = (c.package_key.to_string(), c.seq);
         assert!(
             published.insert(id.clone(), facts).is_none(),
             "status change {id:?} published twice"
