@@ -44,6 +44,10 @@ async fn commands_are_accepted_or_rejected_with_the_reason_and_the_lock_holds() 
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(outcome["class"], "unknown_package");
 
+    let (output, outcome) =
+        unitrack_command(&config, &with(&["register", "--direction", "sideways"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(outcome["class"], "invalid");
     let (output, outcome) = unitrack_command(
         &config,
         &with(&[

@@ -94,6 +94,12 @@ async fn raw_bodies_become_the_status_changes_replay_prescribes() {
     );
     let mut partitions: HashMap<Vec<u8>, HashSet<i32>> = HashMap::new();
     for record in &events {
+        let key = record.key.as_deref().unwrap_or_default();
+        assert_eq!(
+            record.partition,
+            unitrack::kafka::partitioner::partition_of(key, 3),
+            "partitioned by murmur2 of the package key, as Java clients do"
+        );
         partitions
             .entry(record.key.clone().expect("keyed"))
             .or_default()

@@ -140,6 +140,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_lookup_tells_found_unknown_and_owned_elsewhere_apart() {
+        let key = "dhl:ABC1";
+        let mine = crate::kafka::partitioner::partition_of(key.as_bytes(), 3);
+        let mut held = HashMap::new();
+        let mut state = PartitionState::default();
+        state
+            .packages
+            .insert(key.to_owned(), PackageState::default());
+        held.insert(mine, state);
+        let view = StateView::new(std::sync::Arc::new(std::sync::Mutex::new(held)), 3);
+        assert!(matches!(view.lookup(key), Lookup::Found(_)));
+        let other = (0..100)
+            .map(|n| format!("dhl:P{n}"))
+            .find(|k| crate::kafka::partitioner::partition_of(k.as_bytes(), 3) != mine)
+            .expect("a key of another partition");
+        assert!(matches!(view.lookup(&other), Lookup::Elsewhere { .. }));
+        let unknown = (0..100)
+            .map(|n| format!("dhl:Q{n}"))
+            .find(|k| crate::kafka::partitioner::partition_of(k.as_bytes(), 3) == mine)
+            .expect("a key of the same partition");
+        assert!(matches!(view.lookup(&unknown), Lookup::Unknown));
+    }
+
+    #[test]
     fn state_round_trips_through_the_changelog_format() {
         let state = PackageState::default();
         let bytes = encode(&state).expect("encodes");
