@@ -463,6 +463,7 @@ pub fn run_stage<P: Processor>(
         .set("queued.max.messages.kbytes", "16384")
         .set("queued.min.messages", "10000")
         .set("statistics.interval.ms", "5000")
+        .set("fetch.queue.backoff.ms", "20")
         .create_with_context(context)
         .map_err(|e| StageError::Fatal(format!("consumer: {e}")))?;
     let topics: Vec<&str> = spec.topics.iter().map(String::as_str).collect();

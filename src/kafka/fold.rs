@@ -99,34 +99,29 @@ impl Processor for Fold {
             let outcome = CommandOutcome::rejected(command_id, &key, class, reason);
             return send_outcome(out, &self.config.topics.command_outcomes, &outcome);
         }
-        let package = partition.packages.entry(key.clone()).or_default();
-        let outcome = package.apply(&event);
+        let outcome = partition.apply(&key, &event);
         debug!(package = %key, ?outcome, "Applied.");
         if let Some(command_id) = &command_id {
             let duplicate = outcome == Outcome::Duplicate;
             let accepted = CommandOutcome::accepted(command_id, &key, duplicate);
             send_outcome(out, &self.config.topics.command_outcomes, &accepted)?;
         }
-        match outcome {
-            Outcome::Duplicate => return Ok(()),
-            Outcome::Changed(change) => {
-                let changed = StatusChanged::new(&event, &change, package.linkage());
-                let bytes = self
-                    .codec
-                    .encode_changed(&StatusChangedRecord::new(&changed, Utc::now()))
-                    .map_err(|e| StageError::Fatal(format!("encoding a status change: {e}")))?;
-                out.send(
-                    &self.config.topics.status_changed,
-                    None,
-                    key.as_bytes(),
-                    &bytes,
-                    None,
-                )?;
-                metrics().status_changed(&event.package.carrier, change.status.as_str());
-            }
-            Outcome::Stale | Outcome::Unchanged => {}
+        if let Outcome::Changed(change) = outcome {
+            let linkage = partition.packages.get(&key).and_then(PackageState::linkage);
+            let changed = StatusChanged::new(&event, &change, linkage);
+            let bytes = self
+                .codec
+                .encode_changed(&StatusChangedRecord::new(&changed, Utc::now()))
+                .map_err(|e| StageError::Fatal(format!("encoding a status change: {e}")))?;
+            out.send(
+                &self.config.topics.status_changed,
+                None,
+                key.as_bytes(),
+                &bytes,
+                None,
+            )?;
+            metrics().status_changed(&event.package.carrier, change.status.as_str());
         }
-        partition.dirty.insert(key);
         Ok(())
     }
 

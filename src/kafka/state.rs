@@ -4,7 +4,7 @@
 
 use super::engine::StageError;
 use crate::config::Config;
-use crate::domain::PackageState;
+use crate::domain::{Outcome, PackageState, ShipmentEvent};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -27,10 +27,42 @@ pub struct PartitionState {
     pub dirty: HashSet<String>,
 }
 
+impl PartitionState {
+    /// Applies `event` to package `key` (new packages start empty) and, unless it was a
+    /// duplicate, marks the package for the changelog. Allocates only for a package or a
+    /// changelog entry seen for the first time.
+    pub fn apply(&mut self, key: &str, event: &ShipmentEvent) -> Outcome {
+        let outcome = match self.packages.get_mut(key) {
+            Some(package) => package.apply(event),
+            None => {
+                let mut package = PackageState::default();
+                let outcome = package.apply(event);
+                self.packages.insert(key.to_owned(), package);
+                outcome
+            }
+        };
+        if outcome != Outcome::Duplicate && !self.dirty.contains(key) {
+            self.dirty.insert(key.to_owned());
+        }
+        outcome
+    }
+}
+
 /// Encodes a package state for the changelog.
 pub fn encode(state: &PackageState) -> Result<Vec<u8>, StageError> {
-    let bytes = vec![FORMAT_V1];
-    postcard::to_extend(state, bytes).map_err(|e| StageError::Fatal(format!("encoding state: {e}")))
+    let mut bytes = Vec::new();
+    encode_into(state, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Encodes a package state for the changelog into `out` (cleared first).
+pub fn encode_into(state: &PackageState, out: &mut Vec<u8>) -> Result<(), StageError> {
+    out.clear();
+    out.push(FORMAT_V1);
+    let bytes = std::mem::take(out);
+    *out = postcard::to_extend(state, bytes)
+        .map_err(|e| StageError::Fatal(format!("encoding state: {e}")))?;
+    Ok(())
 }
 
 /// Decodes a changelog value.

@@ -1,0 +1,141 @@
+//! Resident memory per package in state: in a child process of its own (so that nothing
+//! else the benchmark did sits in its heap), the fold's per-partition state is built for
+//! N packages by mapping each package's full history with the carrier mappers and applying
+//! the events with the fold stage's own `PartitionState::apply`; VmRSS (from /proc/self/status) is read
+//! before and after. The difference over N is the resident memory per package, allocator
+//! overhead and the maps' spare capacity included.
+
+use crate::workload;
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use unitrack::carriers::{self, RawRecord as MapperInput};
+use unitrack::kafka::state::PartitionState;
+
+/// What the probe found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Memory {
+    /// Packages in state.
+    pub packages: u64,
+    /// Partitions the state was spread over.
+    pub partitions: u32,
+    /// Events applied.
+    pub events: u64,
+    /// VmRSS before building the state, KiB.
+    pub rss_before_kib: u64,
+    /// VmRSS with the state built, KiB.
+    pub rss_after_kib: u64,
+    /// Seconds to build the state.
+    pub seconds: f64,
+}
+
+impl Memory {
+    /// Resident bytes per package.
+    pub fn bytes_per_package(&self) -> f64 {
+        (self.rss_after_kib.saturating_sub(self.rss_before_kib) * 1024) as f64
+            / self.packages.max(1) as f64
+    }
+}
+
+/// The current resident set size, KiB.
+fn rss_kib() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc/self/status")
+}
+
+/// Folds package `p`'s full history into `states` as the fold stage would.
+fn fold_package(states: &mut [PartitionState], p: u64) -> Result<u64> {
+    let record = workload::full_history(p);
+    let carrier = carriers::find(record.carrier).context("registered carrier")?;
+    let raw = MapperInput {
+        topic: "",
+        key: Some(&record.key),
+        headers: &[],
+        payload: &record.body,
+        timestamp_ms: None,
+    };
+    let events = carriers::map_record(carrier, &raw)
+        .map_err(|e| anyhow::anyhow!("{} body does not map: {e}", record.carrier))?;
+    let count = events.len() as u64;
+    for event in &events {
+        let key = event.package.to_string();
+        let index = (fxhash(key.as_bytes()) % states.len() as u64) as usize;
+        let partition = &mut states[index];
+        partition
+            .packages
+            .entry(key.clone())
+            .or_default()
+            .apply(event);
+        partition.dirty.insert(key);
+    }
+    Ok(count)
+}
+
+fn fxhash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Builds the state of `packages` packages over `partitions` partitions and measures it.
+pub fn measure(packages: u64, partitions: u32) -> Result<Memory> {
+    // Warm up lazily built tables (templates, schemas, time zones) outside the measure.
+    let mut scratch: Vec<PartitionState> =
+        (0..partitions).map(|_| PartitionState::default()).collect();
+    for p in 0..100 {
+        fold_package(&mut scratch, u64::MAX / 2 + p)?;
+    }
+    drop(scratch);
+    let rss_before_kib = rss_kib()?;
+    let started = Instant::now();
+    let mut states: Vec<PartitionState> =
+        (0..partitions).map(|_| PartitionState::default()).collect();
+    let mut events = 0;
+    for p in 0..packages {
+        events += fold_package(&mut states, p)?;
+        if p % 5000 == 4999 {
+            // A commit writes the changed packages to the changelog and forgets them.
+            states.iter_mut().for_each(|s| s.dirty.clear());
+        }
+    }
+    states.iter_mut().for_each(|s| s.dirty.clear());
+    let rss_after_kib = rss_kib()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let held: usize = states.iter().map(|s| s.packages.len()).sum();
+    if held as u64 != packages {
+        bail!("state holds {held} packages, expected {packages}");
+    }
+    std::hint::black_box(&states);
+    Ok(Memory {
+        packages,
+        partitions,
+        events,
+        rss_before_kib,
+        rss_after_kib,
+        seconds,
+    })
+}
+
+/// Runs [`measure`] in a child process (this binary with `--memory-probe`).
+pub fn in_child(packages: u64, partitions: u32) -> Result<Memory> {
+    let exe = std::env::current_exe()?;
+    let output = std::process::Command::new(exe)
+        .args([
+            "--memory-probe",
+            &packages.to_string(),
+            "--partitions",
+            &partitions.to_string(),
+        ])
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "memory probe failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
