@@ -85,10 +85,27 @@ enum Effect {
         origin: Origin,
         lock: Option<LockEnd>,
     },
-    Correction(Correction),
+    Correction(Voids),
     Register,
     ClearLock,
     Info,
+}
+
+/// What a correction voids, as kept in the history. [`Correction`] is adjacently tagged for
+/// JSON, which postcard writes but cannot read back; this plain enum has the same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Voids {
+    Latest,
+    LatestWith(Status),
+}
+
+impl From<Correction> for Voids {
+    fn from(correction: Correction) -> Self {
+        match correction {
+            Correction::Latest => Voids::Latest,
+            Correction::LatestWith(status) => Voids::LatestWith(status),
+        }
+    }
 }
 
 /// One compact history entry.
@@ -118,7 +135,7 @@ impl Entry {
                 origin,
                 lock: lock.map(|lock| lock.until.map_or(i64::MAX, |at| at.timestamp_millis())),
             },
-            EventKind::Correction(correction) => Effect::Correction(*correction),
+            EventKind::Correction(correction) => Effect::Correction((*correction).into()),
             EventKind::Register(_) => Effect::Register,
             EventKind::ClearLock => Effect::ClearLock,
             EventKind::Info => Effect::Info,
@@ -332,8 +349,8 @@ fn voided(entries: &[Entry]) -> Vec<bool> {
                         origin: Origin::Carrier,
                         ..
                     } => match correction {
-                        Correction::Latest => status != Status::Unknown,
-                        Correction::LatestWith(wanted) => status == wanted,
+                        Voids::Latest => status != Status::Unknown,
+                        Voids::LatestWith(wanted) => status == wanted,
                     },
                     _ => false,
                 }
