@@ -1,12 +1,16 @@
 //! Wires unitrack together for `unitrack run`: checks the topics, registers the schemas,
-//! and runs the normalise and fold stages (each on its own thread) until shutdown.
+//! runs the normalise and fold stages (each on its own thread) and the HTTP edge until
+//! shutdown.
 
 use crate::config::Config;
+use crate::http::{HttpState, PushIngress};
 use crate::kafka::codec::{Codec, CodecError};
 use crate::kafka::engine::{StageError, StageSpec, run_stage};
 use crate::kafka::fold::Fold;
 use crate::kafka::normalise::Normalise;
+use crate::kafka::state::StateView;
 use crate::kafka::{TopicError, ensure_topics};
+use crate::telemetry::health::Health;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +33,14 @@ pub enum AppError {
         stage: &'static str,
         /// Why.
         error: StageError,
+    },
+    /// The HTTP server could not start.
+    #[error("HTTP server on {listen}: {reason}")]
+    Http {
+        /// The configured address.
+        listen: String,
+        /// What went wrong.
+        reason: String,
     },
     /// A start-up or stage task panicked or was cancelled.
     #[error("task failed: {0}")]
@@ -56,7 +68,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         events_partitions = counts.get(&config.topics.events).copied().unwrap_or_default(),
         "Connected to Kafka; all topics present."
     );
+    let listener = tokio::net::TcpListener::bind(&config.http.listen)
+        .await
+        .map_err(|e| AppError::Http {
+            listen: config.http.listen.clone(),
+            reason: e.to_string(),
+        })?;
     let codec = Arc::new(Codec::connect(&config).await?);
+    let health = Arc::new(Health::default());
+    let mut view = None;
     let stop = Arc::new(AtomicBool::new(false));
     // If this future is dropped (cancelled), the stage threads must still stop.
     let _stop_on_drop = StopOnDrop(stop.clone());
@@ -67,18 +87,42 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             stage: "normalise",
             topics: Normalise::topics(&config),
             processor: Normalise::new(&config, codec.clone()),
+            health: health.register("normalise"),
         };
         spawn(&mut stages, &config, spec, &stop);
     }
     if stages_config.fold() {
+        let processor = Fold::new(&config, codec.clone());
+        let partitions = counts.get(&config.topics.events).copied().unwrap_or(1);
+        view = Some(StateView::new(processor.partitions(), partitions));
         let spec = StageSpec {
             stage: "fold",
             topics: Fold::topics(&config),
-            processor: Fold::new(&config, codec.clone()),
+            processor,
+            health: health.register("fold"),
         };
         spawn(&mut stages, &config, spec, &stop);
     }
-    info!(stages = ?stages_config, guarantee = ?config.processing.guarantee, "unitrack is running.");
+    let push = if config.http.push_carriers.is_empty() {
+        None
+    } else {
+        let ingress = PushIngress::new(&config).map_err(|e| AppError::Http {
+            listen: config.http.listen.clone(),
+            reason: format!("push producer: {e}"),
+        })?;
+        Some(Arc::new(ingress))
+    };
+    let http_state = HttpState::new(Arc::new(config.clone()), health, view, push);
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(crate::http::serve(listener, http_state, async move {
+        let _ = http_stopped.await;
+    }));
+    info!(
+        stages = ?stages_config,
+        guarantee = ?config.processing.guarantee,
+        http = %config.http.listen,
+        "unitrack is running."
+    );
 
     let mut first_error = None;
     tokio::select! {
@@ -92,6 +136,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
     }
     stop.store(true, Ordering::Relaxed);
+    let _ = http_stop.send(());
+    if let Ok(Err(e)) = http.await {
+        error!(reason = %e, "HTTP server failed.");
+    }
     while let Some(joined) = stages.join_next().await {
         let (stage, result) = joined?;
         if let Err(error) = result {

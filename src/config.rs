@@ -30,6 +30,30 @@ pub struct Config {
     pub log: LogConfig,
     /// The HTTP server.
     pub http: HttpConfig,
+    /// Secrets, read only from the environment, never from files and never logged.
+    #[serde(skip)]
+    pub secrets: Secrets,
+}
+
+/// Secrets from the environment. `Debug` shows which are set, never their values.
+#[derive(Clone, Default, PartialEq)]
+pub struct Secrets {
+    /// `UNITRACK_KAFKA_SASL_PASSWORD`.
+    pub sasl_password: Option<String>,
+    /// Push tokens by carrier (`UNITRACK_PUSH_TOKEN_<CARRIER>`).
+    pub push_tokens: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field(
+                "sasl_password",
+                &self.sasl_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("push_tokens", &self.push_tokens.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// HTTP server settings.
@@ -38,6 +62,21 @@ pub struct Config {
 pub struct HttpConfig {
     /// `host:port` to listen on.
     pub listen: String,
+    /// Carriers accepted at `POST /push/<carrier>`.
+    pub push_carriers: Vec<String>,
+    /// Header carrying the push token.
+    pub push_header: String,
+    /// Largest push body, in bytes.
+    pub push_max_body_bytes: usize,
+    /// How long a push waits for Kafka, in milliseconds.
+    pub push_kafka_timeout_ms: u64,
+    /// History entries returned by a package lookup.
+    pub lookup_events: usize,
+}
+
+/// The environment variable holding a carrier's push token.
+pub fn push_token_env(carrier: &str) -> String {
+    format!("UNITRACK_PUSH_TOKEN_{}", carrier.to_ascii_uppercase())
 }
 
 /// Broker connection settings.
@@ -241,17 +280,31 @@ impl Config {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("carriers.enabled")
+                .with_list_parse_key("http.push_carriers")
                 .source(Some(overrides)),
         );
         let merged = builder.build().map_err(|e| ConfigError {
             problems: vec![e.to_string()],
         })?;
-        let config = Self::from_merged(&merged)?;
-        let sasl_password = env
-            .iter()
-            .find(|(name, _)| name == SASL_PASSWORD_ENV)
-            .map(|(_, value)| value.as_str());
-        let problems = config.validate(sasl_password);
+        let mut config = Self::from_merged(&merged)?;
+        let secret = |name: &str| {
+            env.iter()
+                .find(|(key, value)| key == name && !value.is_empty())
+                .map(|(_, value)| value.clone())
+        };
+        config.secrets.sasl_password = secret(SASL_PASSWORD_ENV);
+        let mut problems = config.validate(config.secrets.sasl_password.as_deref());
+        for carrier in &config.http.push_carriers {
+            let name = push_token_env(carrier);
+            match secret(&name) {
+                Some(token) => {
+                    config.secrets.push_tokens.insert(carrier.clone(), token);
+                }
+                None => problems.push(format!(
+                    "http.push_carriers names {carrier}: set its token in {name}"
+                )),
+            }
+        }
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -313,6 +366,7 @@ impl Config {
                 carriers,
                 log,
                 http,
+                secrets: Secrets::default(),
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -436,6 +490,17 @@ impl Config {
                     known.join(", ")
                 ));
             }
+        }
+        for carrier in &self.http.push_carriers {
+            if !crate::http::PUSH_CARRIERS.contains(&carrier.as_str()) {
+                problems.push(format!(
+                    "http.push_carriers: no push endpoint for `{carrier}` (known: {})",
+                    crate::http::PUSH_CARRIERS.join(", ")
+                ));
+            }
+        }
+        if self.http.push_header.trim().is_empty() {
+            problems.push("http.push_header must not be empty".to_owned());
         }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             problems.push(format!(

@@ -15,8 +15,10 @@
 //! - [`domain`]: the pure core: packages, statuses, events, the fold. No I/O.
 //! - [`carriers`]: one mapper per carrier, raw body → unified events. No I/O.
 //! - [`config`]: typed configuration, loaded from files and `UNITRACK__` environment variables.
+//! - [`ops`]: the ops CLI that sends commands and waits for their outcomes.
 //! - [`replay`]: the offline mode: raw bodies through the mappers and the fold, JSON lines out.
 //! - [`avro`]: the Avro contract of `schemas/` and its wire formats.
+//! - [`http`]: the HTTP edge: health, metrics, push ingress, package lookup.
 //! - [`kafka`]: the edge to the brokers (clients, topics, the processor).
 //! - [`telemetry`]: logging set-up.
 //! - [`app`]: wires it all for `unitrack run`.
@@ -26,6 +28,8 @@ pub mod avro;
 pub mod carriers;
 pub mod config;
 pub mod domain;
+pub mod http;
 pub mod kafka;
+pub mod ops;
 pub mod replay;
 pub mod telemetry;

@@ -16,11 +16,11 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILE", env = "UNITRACK_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    command: Action,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+enum Action {
     /// Run the stream processor until SIGTERM or SIGINT.
     Run {
         /// Run only one stage (overrides processing.stages).
@@ -29,6 +29,9 @@ enum Command {
     },
     /// Load and validate the configuration; report every problem.
     CheckConfig,
+    /// Send an ops command and print the outcome it waited for.
+    #[command(subcommand)]
+    Command(OpsCommand),
     /// Map raw carrier bodies and fold them offline, without Kafka (JSON lines out).
     Replay {
         /// The carrier id whose mapper reads the bodies.
@@ -43,6 +46,128 @@ enum Command {
         /// Raw bodies, one record each, processed in order (stdin when none).
         files: Vec<PathBuf>,
     },
+}
+
+/// The package a command is about.
+#[derive(Debug, clap::Args)]
+struct PackageArgs {
+    /// Carrier id (dhl, dpd, gls, hermes, ups, fedex, dhl_parcel_de).
+    #[arg(long)]
+    carrier: String,
+    /// Tracking number.
+    #[arg(long)]
+    tracking: String,
+    /// Who sends the command.
+    #[arg(long, env = "USER")]
+    actor: String,
+    /// Command id (default: a fresh one); re-sending an id is a no-op.
+    #[arg(long)]
+    id: Option<String>,
+    /// Seconds to wait for the outcome.
+    #[arg(long, default_value_t = 30)]
+    wait: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum OpsCommand {
+    /// Link a package to a PlentyONE order; it starts as PENDING.
+    Register {
+        #[command(flatten)]
+        package: PackageArgs,
+        /// PlentyONE tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Order id.
+        #[arg(long)]
+        order_id: Option<String>,
+        /// Order package id.
+        #[arg(long)]
+        package_id: Option<String>,
+        /// outbound or return (a customer return label).
+        #[arg(long, default_value = "outbound")]
+        direction: String,
+    },
+    /// Set a status by hand (STATUS_MODEL rule 8).
+    SetStatus {
+        #[command(flatten)]
+        package: PackageArgs,
+        /// The status, e.g. RETURNED_TO_SENDER.
+        #[arg(long)]
+        status: String,
+        /// The sub-code, e.g. received.
+        #[arg(long)]
+        sub_status: Option<String>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Lock the status until cleared.
+        #[arg(long, conflicts_with = "lock_until")]
+        lock: bool,
+        /// Lock the status until this time (RFC 3339).
+        #[arg(long)]
+        lock_until: Option<String>,
+    },
+    /// Clear a manual lock.
+    ClearLock {
+        #[command(flatten)]
+        package: PackageArgs,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+impl OpsCommand {
+    /// The command JSON, the record key and how long to wait.
+    fn into_json(self) -> (serde_json::Value, String, u64) {
+        let (package, mut json) = match self {
+            OpsCommand::Register {
+                package,
+                tenant,
+                order_id,
+                package_id,
+                direction,
+            } => {
+                let json = serde_json::json!({"type": "register", "tenant": tenant, "order_id": order_id,
+                    "package_id": package_id, "direction": direction});
+                (package, json)
+            }
+            OpsCommand::SetStatus {
+                package,
+                status,
+                sub_status,
+                reason,
+                lock,
+                lock_until,
+            } => {
+                let mut json =
+                    serde_json::json!({"type": "set_status", "status": status, "reason": reason});
+                if let Some(sub) = sub_status {
+                    json["sub_status"] = sub.into();
+                }
+                if lock || lock_until.is_some() {
+                    json["lock"] = match lock_until {
+                        Some(until) => serde_json::json!({"until": until}),
+                        None => serde_json::json!({}),
+                    };
+                }
+                (package, json)
+            }
+            OpsCommand::ClearLock { package, reason } => (
+                package,
+                serde_json::json!({"type": "clear_lock", "reason": reason}),
+            ),
+        };
+        json["id"] = package
+            .id
+            .unwrap_or_else(unitrack::ops::new_command_id)
+            .into();
+        json["carrier"] = package.carrier.clone().into();
+        json["tracking_number"] = package.tracking.clone().into();
+        json["actor"] = package.actor.into();
+        let key = format!("{}:{}", package.carrier, package.tracking.to_uppercase());
+        (json, key, package.wait)
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -72,7 +197,7 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::CheckConfig => match Config::load(cli.config.as_deref()) {
+        Action::CheckConfig => match Config::load(cli.config.as_deref()) {
             Ok(config) => {
                 println!(
                     "configuration is valid: {} topics, {} carriers, brokers {}",
@@ -87,7 +212,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
-        Command::Run { stage } => {
+        Action::Run { stage } => {
             let mut config = Config::load(cli.config.as_deref())?;
             if let Some(stage) = stage {
                 config.processing.stages = match stage {
@@ -110,7 +235,24 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Replay {
+        Action::Command(command) => {
+            let config = Config::load(cli.config.as_deref())?;
+            let (json, key, wait) = command.into_json();
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            let outcome = runtime.block_on(unitrack::ops::send_and_wait(
+                &config,
+                &json,
+                &key,
+                std::time::Duration::from_secs(wait),
+            ))?;
+            println!("{outcome}");
+            Ok(if outcome["outcome"] == "accepted" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Action::Replay {
             carrier,
             key,
             headers,

@@ -94,6 +94,11 @@ impl Instance {
             .arg("run")
             .envs(support::config_env(config))
             .env("UNITRACK__PROCESSING__INSTANCE_ID", id)
+            // Each process its own HTTP port: instances of one test share a configuration.
+            .env(
+                "UNITRACK__HTTP__LISTEN",
+                format!("127.0.0.1:{}", support::free_port()),
+            )
             .env("UNITRACK__LOG__FORMAT", "json")
             .env("UNITRACK__LOG__FILTER", "info,librdkafka=warn,rdkafka=warn")
             .stdout(Stdio::null())

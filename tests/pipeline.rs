@@ -25,7 +25,10 @@ fn raw(config: &Config, carrier: &str) -> String {
     config.raw_topic(carrier)
 }
 
-async fn changes_until(config: &Config, count: usize) -> Vec<unitrack::avro::StatusChangedRecord> {
+async fn changes_until(
+    config: &Config,
+    count: usize,
+) -> Vec<unitrack::avro::StatusChangedRecord<'static>> {
     let records = consume_until(
         &config.kafka.bootstrap_servers,
         &config.topics.status_changed,
@@ -91,6 +94,12 @@ async fn raw_bodies_become_the_status_changes_replay_prescribes() {
     );
     let mut partitions: HashMap<Vec<u8>, HashSet<i32>> = HashMap::new();
     for record in &events {
+        let key = record.key.as_deref().unwrap_or_default();
+        assert_eq!(
+            record.partition,
+            unitrack::kafka::partitioner::partition_of(key, 3),
+            "partitioned by murmur2 of the package key, as Java clients do"
+        );
         partitions
             .entry(record.key.clone().expect("keyed"))
             .or_default()
@@ -245,7 +254,7 @@ async fn a_restart_resumes_without_publishing_anything_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manual_status_command_is_published_as_manual_and_a_bad_command_is_dead_lettered() {
+async fn a_manual_status_command_is_published_as_manual_and_every_command_gets_one_outcome() {
     let stack = stack();
     let config = unique_config(&stack, true);
     let running = Running::start(&config);
@@ -270,15 +279,54 @@ async fn a_manual_status_command_is_published_as_manual_and_a_bad_command_is_dea
     assert_eq!(change.source, unitrack::domain::ChangeSource::Manual);
     assert_eq!(change.actor.as_deref(), Some("ops@example.com"));
     assert_eq!(change.reason.as_deref(), Some("back in the warehouse"));
-    let dlq = consume_until(&stack.bootstrap, &config.topics.dlq, WAIT, |r| {
-        !r.is_empty()
-    });
-    assert_eq!(dlq.len(), 1);
+    // Three commands, three outcomes: the bad one rejected with the reason when its shape
+    // was checked, the good one accepted, its re-sent copy accepted as a duplicate.
+    let outcomes = consume_until(
+        &stack.bootstrap,
+        &config.topics.command_outcomes,
+        WAIT,
+        |r| r.len() >= 3,
+    );
+    let outcomes: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|r| {
+            serde_json::from_slice(r.value.as_deref().unwrap_or_default()).expect("JSON outcome")
+        })
+        .collect();
+    assert_eq!(outcomes.len(), 3, "{outcomes:#?}");
+    let rejected: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o["outcome"] == "rejected")
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["command_id"], "cmd-2");
+    assert_eq!(rejected[0]["class"], "unknown_status");
+    assert_eq!(rejected[0]["decided_by"], "normalise");
     assert!(
-        dlq[0]
-            .headers
-            .iter()
-            .any(|(k, v)| k == "unitrack.error.class" && v == b"unknown_status")
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("BEAMED")
+    );
+    let accepted: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o["command_id"] == "cmd-1")
+        .collect();
+    assert_eq!(accepted.len(), 2);
+    assert!(accepted.iter().all(|o| o["outcome"] == "accepted"));
+    assert_eq!(
+        accepted.iter().filter(|o| o["duplicate"] == true).count(),
+        1
+    );
+    let dlq = consume_until(
+        &stack.bootstrap,
+        &config.topics.dlq,
+        Duration::from_secs(2),
+        |_| false,
+    );
+    assert!(
+        dlq.is_empty(),
+        "commands are answered on the outcomes topic, not dead-lettered"
     );
     // The re-sent command id was a no-op: still one change after more traffic.
     let sentinel = fixture("gls", "delivered.json");
@@ -325,7 +373,7 @@ async fn without_a_registry_records_use_avro_single_object_encoding() {
     });
     running.stop().await;
     let schema = unitrack::avro::status_changed_schema();
-    let changes: Vec<unitrack::avro::StatusChangedRecord> = records
+    let changes: Vec<unitrack::avro::StatusChangedRecord<'static>> = records
         .iter()
         .map(|record| {
             let bytes = record.value.as_deref().expect("a value");

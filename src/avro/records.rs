@@ -1,13 +1,16 @@
 //! The flat Avro records of `schemas/*.avsc` and their conversions to and from the domain.
 //! Field order and names follow the schemas exactly; a round-trip test keeps them in step.
 
+use super::{AvroRecord, shipment_event_schema, status_changed_schema};
 use crate::domain::{
     ChangeSource, Correction, Direction, EventId, EventKind, EventTime, Linkage, Location, Lock,
     PackageKey, RawCode, ReasonOwner, ShipmentEvent, Source, Status, StatusChanged, StatusClass,
     SubCode, TrackingNumber, TransitionKind, ZoneSource,
 };
+use apache_avro::Schema;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// An Avro record that does not make a valid domain value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,13 +62,13 @@ pub enum EventKindSymbol {
 /// `Location` in the schemas.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename = "Location")]
-pub struct LocationRecord {
+pub struct LocationRecord<'a> {
     /// City.
-    pub city: Option<String>,
+    pub city: Option<Cow<'a, str>>,
     /// Postal code.
-    pub postal_code: Option<String>,
+    pub postal_code: Option<Cow<'a, str>>,
     /// Country.
-    pub country: Option<String>,
+    pub country: Option<Cow<'a, str>>,
 }
 
 /// `Lock` in the schema.
@@ -79,13 +82,13 @@ pub struct LockRecord {
 /// `Linkage` in the schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename = "Linkage")]
-pub struct LinkageRecord {
+pub struct LinkageRecord<'a> {
     /// Tenant.
-    pub tenant: Option<String>,
+    pub tenant: Option<Cow<'a, str>>,
     /// Order id.
-    pub order_id: Option<String>,
+    pub order_id: Option<Cow<'a, str>>,
     /// Package id.
-    pub package_id: Option<String>,
+    pub package_id: Option<Cow<'a, str>>,
     /// Direction.
     pub direction: Direction,
 }
@@ -93,62 +96,62 @@ pub struct LinkageRecord {
 /// `RawCode` in the schemas.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename = "RawCode")]
-pub struct RawCodeRecord {
+pub struct RawCodeRecord<'a> {
     /// Field name.
-    pub name: String,
+    pub name: Cow<'a, str>,
     /// Value.
-    pub value: String,
+    pub value: Cow<'a, str>,
 }
 
 /// `schemas/ShipmentEvent.avsc`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)]
 #[serde(rename = "ShipmentEvent")]
-pub struct ShipmentEventRecord {
-    pub event_id: String,
-    pub package_key: String,
-    pub carrier: String,
-    pub tracking_number: String,
+pub struct ShipmentEventRecord<'a> {
+    pub event_id: Cow<'a, str>,
+    pub package_key: Cow<'a, str>,
+    pub carrier: Cow<'a, str>,
+    pub tracking_number: Cow<'a, str>,
     pub source: EventSourceSymbol,
     pub kind: EventKindSymbol,
     pub status: Option<Status>,
-    pub sub_status: Option<String>,
+    pub sub_status: Option<Cow<'a, str>>,
     pub reason_owner: ReasonOwner,
     pub action_required: bool,
     pub attempt_no: Option<i32>,
     pub direction: Option<Direction>,
     pub occurred_at: i64,
     pub occurred_at_local: Option<i64>,
-    pub zone: Option<String>,
+    pub zone: Option<Cow<'a, str>>,
     pub zone_source: ZoneSource,
-    pub codes: Vec<RawCodeRecord>,
-    pub text: Option<String>,
-    pub location: Option<LocationRecord>,
+    pub codes: Vec<RawCodeRecord<'a>>,
+    pub text: Option<Cow<'a, str>>,
+    pub location: Option<LocationRecord<'a>>,
     pub estimated_delivery: Option<i64>,
     pub voids_status: Option<Status>,
-    pub command_id: Option<String>,
-    pub actor: Option<String>,
-    pub reason: Option<String>,
+    pub command_id: Option<Cow<'a, str>>,
+    pub actor: Option<Cow<'a, str>>,
+    pub reason: Option<Cow<'a, str>>,
     pub lock: Option<LockRecord>,
-    pub linkage: Option<LinkageRecord>,
+    pub linkage: Option<LinkageRecord<'a>>,
 }
 
 /// `schemas/ShipmentStatusChanged.avsc`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)]
 #[serde(rename = "ShipmentStatusChanged")]
-pub struct StatusChangedRecord {
-    pub event_id: String,
-    pub package_key: String,
-    pub carrier: String,
-    pub tracking_number: String,
-    pub tenant: Option<String>,
-    pub order_id: Option<String>,
-    pub package_id: Option<String>,
+pub struct StatusChangedRecord<'a> {
+    pub event_id: Cow<'a, str>,
+    pub package_key: Cow<'a, str>,
+    pub carrier: Cow<'a, str>,
+    pub tracking_number: Cow<'a, str>,
+    pub tenant: Option<Cow<'a, str>>,
+    pub order_id: Option<Cow<'a, str>>,
+    pub package_id: Option<Cow<'a, str>>,
     pub status: Status,
-    pub sub_status: Option<String>,
+    pub sub_status: Option<Cow<'a, str>>,
     pub previous_status: Option<Status>,
-    pub previous_sub_status: Option<String>,
+    pub previous_sub_status: Option<Cow<'a, str>>,
     pub transition_kind: TransitionKind,
     pub status_class: StatusClass,
     pub reason_owner: ReasonOwner,
@@ -157,17 +160,29 @@ pub struct StatusChangedRecord {
     pub attempt_no: Option<i32>,
     pub occurred_at: i64,
     pub occurred_at_local: Option<i64>,
-    pub zone: Option<String>,
+    pub zone: Option<Cow<'a, str>>,
     pub zone_source: Option<ZoneSource>,
     pub processed_at: i64,
     pub source: ChangeSource,
-    pub actor: Option<String>,
-    pub reason: Option<String>,
-    pub codes: Vec<RawCodeRecord>,
-    pub text: Option<String>,
-    pub location: Option<LocationRecord>,
+    pub actor: Option<Cow<'a, str>>,
+    pub reason: Option<Cow<'a, str>>,
+    pub codes: Vec<RawCodeRecord<'a>>,
+    pub text: Option<Cow<'a, str>>,
+    pub location: Option<LocationRecord<'a>>,
     pub estimated_delivery: Option<i64>,
     pub seq: i64,
+}
+
+impl AvroRecord for ShipmentEventRecord<'_> {
+    fn schema() -> &'static Schema {
+        shipment_event_schema()
+    }
+}
+
+impl AvroRecord for StatusChangedRecord<'_> {
+    fn schema() -> &'static Schema {
+        status_changed_schema()
+    }
 }
 
 fn local_millis(local: &NaiveDateTime) -> i64 {
@@ -183,30 +198,53 @@ fn utc_from_millis(millis: i64, field: &str) -> Result<DateTime<Utc>, RecordErro
         .ok_or_else(|| invalid(format!("{field} {millis} is out of range")))
 }
 
-fn codes_record(codes: &[RawCode]) -> Vec<RawCodeRecord> {
+fn codes_record(codes: &[RawCode]) -> Vec<RawCodeRecord<'_>> {
     codes
         .iter()
         .map(|code| RawCodeRecord {
-            name: code.name.clone(),
-            value: code.value.clone(),
+            name: Cow::Borrowed(&code.name),
+            value: Cow::Borrowed(&code.value),
         })
         .collect()
 }
 
-fn location_record(location: &Option<Location>) -> Option<LocationRecord> {
+fn location_record(location: &Option<Location>) -> Option<LocationRecord<'_>> {
     location.as_ref().map(|l| LocationRecord {
-        city: l.city.clone(),
-        postal_code: l.postal_code.clone(),
-        country: l.country.clone(),
+        city: borrowed(&l.city),
+        postal_code: borrowed(&l.postal_code),
+        country: borrowed(&l.country),
     })
+}
+
+/// `id.to_string()`, without the formatting machinery.
+fn event_id_text(id: EventId) -> Cow<'static, str> {
+    Cow::Owned(id.hex(&mut [0; 32]).to_owned())
+}
+
+/// `package.to_string()` (`<carrier>:<TRACKING_NUMBER>`), without the formatting machinery.
+fn package_key_text(package: &PackageKey) -> Cow<'static, str> {
+    let tracking = package.tracking_number.as_str();
+    let mut key = String::with_capacity(package.carrier.len() + 1 + tracking.len());
+    key.push_str(&package.carrier);
+    key.push(':');
+    key.push_str(tracking);
+    Cow::Owned(key)
+}
+
+fn borrowed(text: &Option<String>) -> Option<Cow<'_, str>> {
+    text.as_deref().map(Cow::Borrowed)
+}
+
+fn owned(text: Option<Cow<'_, str>>) -> Option<String> {
+    text.map(Cow::into_owned)
 }
 
 fn attempt_record(attempt: Option<u32>) -> Option<i32> {
     attempt.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
 }
 
-impl From<&ShipmentEvent> for ShipmentEventRecord {
-    fn from(event: &ShipmentEvent) -> Self {
+impl<'a> From<&'a ShipmentEvent> for ShipmentEventRecord<'a> {
+    fn from(event: &'a ShipmentEvent) -> Self {
         let (source, command_id, actor, reason) = match &event.source {
             Source::Carrier => (EventSourceSymbol::Carrier, None, None, None),
             Source::Manual {
@@ -215,17 +253,17 @@ impl From<&ShipmentEvent> for ShipmentEventRecord {
                 reason,
             } => (
                 EventSourceSymbol::Manual,
-                Some(command_id.clone()),
-                Some(actor.clone()),
-                reason.clone(),
+                Some(Cow::Borrowed(command_id.as_str())),
+                Some(Cow::Borrowed(actor.as_str())),
+                borrowed(reason),
             ),
             Source::System => (EventSourceSymbol::System, None, None, None),
         };
         let mut record = Self {
-            event_id: event.id.to_string(),
-            package_key: event.package.to_string(),
-            carrier: event.package.carrier.clone(),
-            tracking_number: event.package.tracking_number.to_string(),
+            event_id: event_id_text(event.id),
+            package_key: package_key_text(&event.package),
+            carrier: Cow::Borrowed(&event.package.carrier),
+            tracking_number: Cow::Borrowed(event.package.tracking_number.as_str()),
             source,
             kind: EventKindSymbol::Status,
             status: None,
@@ -236,10 +274,10 @@ impl From<&ShipmentEvent> for ShipmentEventRecord {
             direction: event.direction,
             occurred_at: event.time.millis(),
             occurred_at_local: event.time.local.as_ref().map(local_millis),
-            zone: event.time.zone.clone(),
+            zone: borrowed(&event.time.zone),
             zone_source: event.time.zone_source,
             codes: codes_record(&event.codes),
-            text: event.text.clone(),
+            text: borrowed(&event.text),
             location: location_record(&event.location),
             estimated_delivery: event.estimated_delivery.map(|at| at.timestamp_millis()),
             voids_status: None,
@@ -259,7 +297,7 @@ impl From<&ShipmentEvent> for ShipmentEventRecord {
                 lock,
             } => {
                 record.status = Some(*status);
-                record.sub_status = sub_status.map(|sub| sub.as_str().to_owned());
+                record.sub_status = sub_status.map(|sub| Cow::Borrowed(sub.as_str()));
                 record.reason_owner = *reason_owner;
                 record.action_required = *action_required;
                 record.attempt_no = attempt_record(*attempt_no);
@@ -277,9 +315,9 @@ impl From<&ShipmentEvent> for ShipmentEventRecord {
             EventKind::Register(linkage) => {
                 record.kind = EventKindSymbol::Register;
                 record.linkage = Some(LinkageRecord {
-                    tenant: linkage.tenant.clone(),
-                    order_id: linkage.order_id.clone(),
-                    package_id: linkage.package_id.clone(),
+                    tenant: borrowed(&linkage.tenant),
+                    order_id: borrowed(&linkage.order_id),
+                    package_id: borrowed(&linkage.package_id),
                     direction: linkage.direction,
                 });
             }
@@ -290,10 +328,10 @@ impl From<&ShipmentEvent> for ShipmentEventRecord {
     }
 }
 
-impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
+impl TryFrom<ShipmentEventRecord<'_>> for ShipmentEvent {
     type Error = RecordError;
 
-    fn try_from(record: ShipmentEventRecord) -> Result<Self, Self::Error> {
+    fn try_from(record: ShipmentEventRecord<'_>) -> Result<Self, Self::Error> {
         let id = EventId::parse_hex(&record.event_id).ok_or_else(|| {
             invalid(format!(
                 "event_id `{}` is not 32 hex digits",
@@ -316,11 +354,13 @@ impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
             EventSourceSymbol::Manual => Source::Manual {
                 command_id: record
                     .command_id
-                    .ok_or_else(|| invalid("manual event without command_id"))?,
+                    .ok_or_else(|| invalid("manual event without command_id"))?
+                    .into_owned(),
                 actor: record
                     .actor
-                    .ok_or_else(|| invalid("manual event without actor"))?,
-                reason: record.reason,
+                    .ok_or_else(|| invalid("manual event without actor"))?
+                    .into_owned(),
+                reason: owned(record.reason),
             },
         };
         let kind = match record.kind {
@@ -361,9 +401,9 @@ impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
                     .linkage
                     .ok_or_else(|| invalid("register event without linkage"))?;
                 EventKind::Register(Linkage {
-                    tenant: linkage.tenant,
-                    order_id: linkage.order_id,
-                    package_id: linkage.package_id,
+                    tenant: owned(linkage.tenant),
+                    order_id: owned(linkage.order_id),
+                    package_id: owned(linkage.package_id),
                     direction: linkage.direction,
                 })
             }
@@ -378,7 +418,7 @@ impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
             time: EventTime {
                 utc: utc_from_millis(record.occurred_at, "occurred_at")?,
                 local: record.occurred_at_local.and_then(local_from_millis),
-                zone: record.zone,
+                zone: owned(record.zone),
                 zone_source: record.zone_source,
             },
             direction: record.direction,
@@ -386,15 +426,15 @@ impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
                 .codes
                 .into_iter()
                 .map(|code| RawCode {
-                    name: code.name,
-                    value: code.value,
+                    name: code.name.into_owned(),
+                    value: code.value.into_owned(),
                 })
                 .collect(),
-            text: record.text,
+            text: owned(record.text),
             location: record.location.map(|l| Location {
-                city: l.city,
-                postal_code: l.postal_code,
-                country: l.country,
+                city: owned(l.city),
+                postal_code: owned(l.postal_code),
+                country: owned(l.country),
             }),
             estimated_delivery: record
                 .estimated_delivery
@@ -404,22 +444,24 @@ impl TryFrom<ShipmentEventRecord> for ShipmentEvent {
     }
 }
 
-impl StatusChangedRecord {
+impl<'a> StatusChangedRecord<'a> {
     /// The record of a change, decided at `processed_at`.
-    pub fn new(changed: &StatusChanged, processed_at: DateTime<Utc>) -> Self {
+    pub fn new(changed: &'a StatusChanged, processed_at: DateTime<Utc>) -> Self {
         let linkage = changed.linkage.as_ref();
         Self {
-            event_id: changed.event_id.to_string(),
-            package_key: changed.package.to_string(),
-            carrier: changed.package.carrier.clone(),
-            tracking_number: changed.package.tracking_number.to_string(),
-            tenant: linkage.and_then(|l| l.tenant.clone()),
-            order_id: linkage.and_then(|l| l.order_id.clone()),
-            package_id: linkage.and_then(|l| l.package_id.clone()),
+            event_id: event_id_text(changed.event_id),
+            package_key: package_key_text(&changed.package),
+            carrier: Cow::Borrowed(&changed.package.carrier),
+            tracking_number: Cow::Borrowed(changed.package.tracking_number.as_str()),
+            tenant: linkage.and_then(|l| borrowed(&l.tenant)),
+            order_id: linkage.and_then(|l| borrowed(&l.order_id)),
+            package_id: linkage.and_then(|l| borrowed(&l.package_id)),
             status: changed.status,
-            sub_status: changed.sub_status.map(|s| s.as_str().to_owned()),
+            sub_status: changed.sub_status.map(|s| Cow::Borrowed(s.as_str())),
             previous_status: changed.previous_status,
-            previous_sub_status: changed.previous_sub_status.map(|s| s.as_str().to_owned()),
+            previous_sub_status: changed
+                .previous_sub_status
+                .map(|s| Cow::Borrowed(s.as_str())),
             transition_kind: changed.transition_kind,
             status_class: changed.status_class,
             reason_owner: changed.reason_owner,
@@ -428,14 +470,14 @@ impl StatusChangedRecord {
             attempt_no: attempt_record(changed.attempt_no),
             occurred_at: changed.occurred_at.timestamp_millis(),
             occurred_at_local: changed.occurred_at_local.as_ref().map(local_millis),
-            zone: changed.zone.clone(),
+            zone: borrowed(&changed.zone),
             zone_source: changed.zone_source,
             processed_at: processed_at.timestamp_millis(),
             source: changed.source,
-            actor: changed.actor.clone(),
-            reason: changed.reason.clone(),
+            actor: borrowed(&changed.actor),
+            reason: borrowed(&changed.reason),
             codes: codes_record(&changed.codes),
-            text: changed.text.clone(),
+            text: borrowed(&changed.text),
             location: location_record(&changed.location),
             estimated_delivery: changed.estimated_delivery.map(|at| at.timestamp_millis()),
             seq: i64::try_from(changed.seq).unwrap_or(i64::MAX),

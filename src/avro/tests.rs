@@ -1,8 +1,8 @@
 use super::*;
 use crate::domain::{
-    CarrierEvent, Change, Correction, Direction, EventId, EventKind, EventTime, Linkage, Location,
-    Lock, PackageKey, ShipmentEvent, Source, Status, StatusChanged, SubCode, TrackingNumber,
-    TransitionKind, ZoneSource,
+    CarrierEvent, Change, ChangeSource, Correction, Direction, EventId, EventKind, EventTime,
+    Linkage, Location, Lock, PackageKey, ReasonOwner, ShipmentEvent, Source, Status, StatusChanged,
+    StatusClass, SubCode, TrackingNumber, TransitionKind, ZoneSource,
 };
 use apache_avro::types::Value;
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -229,7 +229,8 @@ fn a_datum_of_an_older_schema_is_read_with_the_defaults_of_the_new_one() {
         });
     }
     let older = Schema::parse_str(&older.to_string()).expect("older schema parses");
-    let record = ShipmentEventRecord::from(&carrier_event());
+    let event = carrier_event();
+    let record = ShipmentEventRecord::from(&event);
     // Write through the generic Value path of the older schema.
     let mut value = apache_avro::to_value(&record).expect("to value");
     if let Value::Record(fields) = &mut value {
@@ -257,4 +258,257 @@ fn framing_errors_are_precise() {
         single_object_unframe(&[0xC3]),
         Err(AvroError::Framing { .. })
     ));
+}
+
+/// apache-avro's bytes for a record: the reference for the direct writer.
+fn reference<R: AvroRecord>(record: &R) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_datum(R::schema(), record, &mut out).expect("apache-avro encodes");
+    out
+}
+
+fn direct<R: AvroRecord>(record: &R) -> Vec<u8> {
+    let mut out = Vec::new();
+    record.write_datum(&mut out).expect("encodes");
+    out
+}
+
+fn status_change() -> StatusChanged {
+    let event = carrier_event();
+    let change = Change {
+        previous: Some((Status::OutForDelivery, Some(SubCode::OnVehicle))),
+        status: Status::DeliveryFailed,
+        sub_status: Some(SubCode::RecipientAbsent),
+        kind: TransitionKind::Attention,
+        seq: 3,
+        decided_at_ms: event.time.millis(),
+        decided_by_this_event: true,
+    };
+    let linkage = Linkage {
+        tenant: Some("plenty-42".to_owned()),
+        order_id: None,
+        package_id: Some("7".to_owned()),
+        direction: Direction::Return,
+    };
+    StatusChanged::new(&event, &change, Some(&linkage))
+}
+
+fn processed() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 1)
+        .single()
+        .expect("valid")
+}
+
+const ZONE_SOURCES: [ZoneSource; 5] = [
+    ZoneSource::PayloadOffset,
+    ZoneSource::CarrierDefault,
+    ZoneSource::Location,
+    ZoneSource::Assumed,
+    ZoneSource::System,
+];
+const REASON_OWNERS: [ReasonOwner; 6] = [
+    ReasonOwner::Carrier,
+    ReasonOwner::Shipper,
+    ReasonOwner::Recipient,
+    ReasonOwner::Customs,
+    ReasonOwner::ForceMajeure,
+    ReasonOwner::Unknown,
+];
+
+/// Strings and numbers at the edges of the variable-length encoding.
+fn edge_texts() -> Vec<String> {
+    vec![
+        String::new(),
+        "x".repeat(63),
+        "x".repeat(64),
+        "Straße ΟΔΟΣ 東京 ".repeat(40),
+    ]
+}
+const EDGE_LONGS: [i64; 7] = [0, -1, 1, -64, 64, i64::MIN, i64::MAX];
+
+#[test]
+fn the_direct_writer_writes_what_apache_avro_writes_for_every_event() {
+    let shapes = all_event_shapes();
+    let mut records: Vec<ShipmentEventRecord> =
+        shapes.iter().map(ShipmentEventRecord::from).collect();
+    let event = carrier_event();
+    let base = ShipmentEventRecord::from(&event);
+    let with = |change: &dyn Fn(&mut ShipmentEventRecord)| {
+        let mut record = base.clone();
+        change(&mut record);
+        record
+    };
+    for status in Status::ALL {
+        records.push(with(&|r| r.status = Some(status)));
+        records.push(with(&|r| r.voids_status = Some(status)));
+    }
+    for owner in REASON_OWNERS {
+        records.push(with(&|r| r.reason_owner = owner));
+    }
+    for zone_source in ZONE_SOURCES {
+        records.push(with(&|r| r.zone_source = zone_source));
+    }
+    for source in [
+        records::EventSourceSymbol::Carrier,
+        records::EventSourceSymbol::Manual,
+        records::EventSourceSymbol::System,
+    ] {
+        records.push(with(&|r| r.source = source));
+    }
+    for kind in [
+        records::EventKindSymbol::Status,
+        records::EventKindSymbol::Correction,
+        records::EventKindSymbol::Register,
+        records::EventKindSymbol::ClearLock,
+        records::EventKindSymbol::Info,
+    ] {
+        records.push(with(&|r| r.kind = kind));
+    }
+    for direction in [None, Some(Direction::Outbound), Some(Direction::Return)] {
+        records.push(with(&|r| r.direction = direction));
+    }
+    for n in EDGE_LONGS {
+        records.push(with(&|r| {
+            r.occurred_at = n;
+            r.occurred_at_local = Some(n);
+            r.estimated_delivery = Some(n);
+            r.attempt_no = i32::try_from(n).ok();
+            r.lock = Some(records::LockRecord { until: Some(n) });
+        }));
+    }
+    for text in edge_texts() {
+        records.push(with(&|r| {
+            r.text = Some(text.clone().into());
+            r.codes = vec![
+                records::RawCodeRecord {
+                    name: text.clone().into(),
+                    value: "".into(),
+                };
+                3
+            ];
+            r.location = Some(records::LocationRecord {
+                city: Some(text.clone().into()),
+                postal_code: None,
+                country: Some(text.clone().into()),
+            });
+        }));
+    }
+    records.push(with(&|r| {
+        r.codes.clear();
+        r.location = None;
+        r.zone = None;
+        r.sub_status = None;
+    }));
+    for record in &records {
+        assert_eq!(direct(record), reference(record), "{record:?}");
+    }
+}
+
+#[test]
+fn the_direct_writer_writes_what_apache_avro_writes_for_every_status_change() {
+    let changed = status_change();
+    let base = StatusChangedRecord::new(&changed, processed());
+    let with = |change: &dyn Fn(&mut StatusChangedRecord)| {
+        let mut record = base.clone();
+        change(&mut record);
+        record
+    };
+    let mut records = vec![base.clone()];
+    for status in Status::ALL {
+        records.push(with(&|r| {
+            r.status = status;
+            r.previous_status = Some(status);
+        }));
+    }
+    for kind in [
+        TransitionKind::Progress,
+        TransitionKind::Attention,
+        TransitionKind::Resolution,
+        TransitionKind::Reopen,
+        TransitionKind::Manual,
+        TransitionKind::System,
+    ] {
+        records.push(with(&|r| r.transition_kind = kind));
+    }
+    for class in [
+        StatusClass::Progress,
+        StatusClass::Attention,
+        StatusClass::Terminal,
+        StatusClass::None,
+    ] {
+        records.push(with(&|r| r.status_class = class));
+    }
+    for owner in REASON_OWNERS {
+        records.push(with(&|r| r.reason_owner = owner));
+    }
+    for zone_source in ZONE_SOURCES.map(Some).into_iter().chain([None]) {
+        records.push(with(&|r| r.zone_source = zone_source));
+    }
+    for source in [
+        ChangeSource::Carrier,
+        ChangeSource::Manual,
+        ChangeSource::System,
+    ] {
+        records.push(with(&|r| r.source = source));
+    }
+    for direction in [Direction::Outbound, Direction::Return] {
+        records.push(with(&|r| r.direction = direction));
+    }
+    for n in EDGE_LONGS {
+        records.push(with(&|r| {
+            r.seq = n;
+            r.processed_at = n;
+            r.attempt_no = i32::try_from(n).ok();
+        }));
+    }
+    for text in edge_texts() {
+        records.push(with(&|r| {
+            r.actor = Some(text.clone().into());
+            r.previous_status = None;
+            r.codes.clear();
+        }));
+    }
+    for record in &records {
+        assert_eq!(direct(record), reference(record), "{record:?}");
+    }
+}
+
+#[test]
+fn records_framed_directly_match_the_generic_framing_and_read_back() {
+    let domain = carrier_event();
+    let event = ShipmentEventRecord::from(&domain);
+    let bytes = confluent_record(42, &event).expect("encodes");
+    assert_eq!(
+        bytes,
+        confluent_frame(42, shipment_event_schema(), &event).expect("encodes")
+    );
+    let (_, datum) = confluent_unframe(&bytes).expect("framed");
+    let back: ShipmentEventRecord =
+        read_datum(shipment_event_schema(), shipment_event_schema(), datum).expect("decodes");
+    assert_eq!(back, event);
+
+    let change = status_change();
+    let changed = StatusChangedRecord::new(&change, processed());
+    let bytes = single_object_record(&changed).expect("encodes");
+    assert_eq!(
+        bytes,
+        single_object(status_changed_schema(), &changed).expect("encodes")
+    );
+    let (print, datum) = single_object_unframe(&bytes).expect("framed");
+    assert_eq!(print, compute_fingerprint(status_changed_schema()));
+    let back: StatusChangedRecord =
+        read_datum(status_changed_schema(), status_changed_schema(), datum).expect("decodes");
+    assert_eq!(back, changed);
+}
+
+#[test]
+fn record_ids_and_keys_are_their_display_forms() {
+    let event = carrier_event();
+    let record = ShipmentEventRecord::from(&event);
+    assert_eq!(record.event_id, event.id.to_string());
+    assert_eq!(record.package_key, event.package.to_string());
+    let changed = status_change();
+    let record = StatusChangedRecord::new(&changed, processed());
+    assert_eq!(record.event_id, changed.event_id.to_string());
+    assert_eq!(record.package_key, changed.package.to_string());
 }

@@ -16,6 +16,7 @@
 //!
 //! Times are ISO-8601 with an offset. Unknown event types map to `UNKNOWN`.
 
+use super::{ApiError, describe_errors, non_empty};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
     CarrierEvent, EventTime, Location, Status, SubCode, TrackingNumber, parse_offset_time,
@@ -36,7 +37,7 @@ impl Carrier for Fedex {
             return Err(MapError::Shape(match body.errors {
                 Some(errors) => format!(
                     "FedEx error response instead of tracking data: {}",
-                    describe(&errors)
+                    describe_errors(&errors)
                 ),
                 None => "missing field `output`".to_owned(),
             }));
@@ -100,12 +101,6 @@ struct TrackResult {
 #[serde(rename_all = "camelCase")]
 struct TrackingNumberInfo {
     tracking_number: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ApiError {
-    code: Option<String>,
-    message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -385,30 +380,6 @@ fn return_reason(reason: &str) -> Option<SubCode> {
             (&["unable to deliver", "undeliverable"], Undeliverable),
         ],
     )
-}
-
-fn non_empty(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn describe(errors: &[ApiError]) -> String {
-    let parts: Vec<String> = errors
-        .iter()
-        .map(|e| {
-            format!(
-                "{} {}",
-                e.code.as_deref().unwrap_or("?"),
-                e.message.as_deref().unwrap_or("")
-            )
-            .trim()
-            .to_owned()
-        })
-        .collect();
-    if parts.is_empty() {
-        "no errors listed".to_owned()
-    } else {
-        parts.join("; ")
-    }
 }
 
 #[cfg(test)]

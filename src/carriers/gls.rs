@@ -20,6 +20,7 @@ use crate::domain::{
     CarrierEvent, EventTime, Location, Status, SubCode, TrackingNumber, parse_offset_time,
 };
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// The `gls` carrier: GLS Track And Trace API v1 responses.
 pub struct Gls;
@@ -43,16 +44,13 @@ impl Carrier for Gls {
 }
 
 /// The events of one found parcel: its status (when it adds something), then its events.
-fn parcel_events(index: usize, parcel: &Parcel) -> Result<Vec<CarrierEvent>, MapError> {
-    let required = |field: Option<&String>, name: &str| {
-        field
-            .cloned()
-            .ok_or_else(|| MapError::Shape(format!("parcels[{index}]: missing field `{name}`")))
-    };
-    let unitno = required(parcel.unitno.as_ref(), "unitno")?;
-    let status_code = required(parcel.status.as_ref(), "status")?;
-    let status_time = required(parcel.status_date_time.as_ref(), "statusDateTime")?;
-    let tracking = TrackingNumber::parse(&unitno)?;
+fn parcel_events(index: usize, parcel: &Parcel<'_>) -> Result<Vec<CarrierEvent>, MapError> {
+    let missing = |name: &str| MapError::Shape(format!("parcels[{index}]: missing field `{name}`"));
+    let unitno = parcel.unitno.as_deref().ok_or_else(|| missing("unitno"))?;
+    let status_code = parcel.status.as_deref().ok_or_else(|| missing("status"))?;
+    let status_time = parcel.status_date_time.as_deref();
+    let status_time = status_time.ok_or_else(|| missing("statusDateTime"))?;
+    let tracking = TrackingNumber::parse(unitno)?;
 
     let mut events = parcel
         .events
@@ -62,8 +60,8 @@ fn parcel_events(index: usize, parcel: &Parcel) -> Result<Vec<CarrierEvent>, Map
         .collect::<Result<Vec<_>, MapError>>()?;
 
     let reported = |status| status != Status::Unknown && events.iter().any(|e| e.status == status);
-    let time = || parse_offset_time(&status_time).map(EventTime::with_offset);
-    let own = match classify_status(&status_code) {
+    let time = || parse_offset_time(status_time).map(EventTime::with_offset);
+    let own = match classify_status(status_code) {
         Some((status, _)) if reported(status) => None,
         Some((status, sub)) => Some(CarrierEvent::new(tracking, time()?, status, sub)),
         None => Some(CarrierEvent::info(tracking, time()?)),
@@ -75,10 +73,10 @@ fn parcel_events(index: usize, parcel: &Parcel) -> Result<Vec<CarrierEvent>, Map
 }
 
 /// One GLS event as a unified event.
-fn carrier_event(tracking: &TrackingNumber, event: &Event) -> Result<CarrierEvent, MapError> {
+fn carrier_event(tracking: &TrackingNumber, event: &Event<'_>) -> Result<CarrierEvent, MapError> {
     let time = EventTime::with_offset(parse_offset_time(&event.event_date_time)?);
     let (status, sub) = classify_event(&event.code);
-    let part = |value: &Option<String>| {
+    let part = |value: &Option<Cow<'_, str>>| {
         value
             .as_deref()
             .map(str::trim)
@@ -86,7 +84,7 @@ fn carrier_event(tracking: &TrackingNumber, event: &Event) -> Result<CarrierEven
             .map(str::to_owned)
     };
     Ok(CarrierEvent::new(tracking.clone(), time, status, sub)
-        .code("code", event.code.as_str())
+        .code("code", event.code.as_ref())
         .text(event.description.as_deref())
         .location(Location {
             city: part(&event.city),
@@ -144,30 +142,44 @@ fn classify_status(status: &str) -> Option<(Status, Option<SubCode>)> {
 // optional because a not-found parcel carries only `requested` and `errorCode`; a found
 // parcel without `unitno`, `status` or `statusDateTime` is a shape error.
 
+// Texts borrow from the body where they can (no escapes): no allocation per field.
+
 #[derive(Deserialize)]
-struct ParcelsResponse {
-    parcels: Vec<Parcel>,
+struct ParcelsResponse<'a> {
+    #[serde(borrow)]
+    parcels: Vec<Parcel<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Parcel {
-    unitno: Option<String>,
-    status: Option<String>,
-    status_date_time: Option<String>,
-    events: Option<Vec<Event>>,
-    error_code: Option<String>,
+struct Parcel<'a> {
+    #[serde(borrow)]
+    unitno: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    status_date_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    events: Option<Vec<Event<'a>>>,
+    #[serde(borrow)]
+    error_code: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Event {
-    code: String,
-    city: Option<String>,
-    postal_code: Option<String>,
-    country: Option<String>,
-    description: Option<String>,
-    event_date_time: String,
+struct Event<'a> {
+    #[serde(borrow)]
+    code: Cow<'a, str>,
+    #[serde(borrow)]
+    city: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    postal_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    country: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    description: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_date_time: Cow<'a, str>,
 }
 
 #[cfg(test)]

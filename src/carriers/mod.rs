@@ -94,6 +94,37 @@ impl MapError {
     }
 }
 
+/// One entry of a carrier API's error list (`{"code": "...", "message": "..."}`), as UPS
+/// and FedEx send them.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct ApiError {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// The reason of a carrier's error body: each `code message`, joined by `; `.
+pub(crate) fn describe_errors(errors: &[ApiError]) -> String {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let code = e.code.as_deref().unwrap_or("?");
+            format!("{code} {}", e.message.as_deref().unwrap_or(""))
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    if parts.is_empty() {
+        "no errors listed".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Trimmed text, or `None` when it is missing or blank.
+pub(crate) fn non_empty(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
 /// A carrier mapper. Object-safe, synchronous and pure.
 pub trait Carrier: Send + Sync {
     /// The carrier id (`dhl`, `dpd`...), also the suffix of its raw topic.
@@ -129,11 +160,14 @@ pub fn map_record(
     carrier: &dyn Carrier,
     raw: &RawRecord<'_>,
 ) -> Result<Vec<ShipmentEvent>, MapError> {
-    carrier
-        .map(raw)?
-        .into_iter()
-        .map(|event| Ok(ShipmentEvent::from_carrier(carrier.id(), event)?))
-        .collect()
+    let events = carrier.map(raw)?;
+    // Sized up front: collecting through `Result` would start at four events, and four
+    // `ShipmentEvent`s are a large allocation for the allocator (slower to find and free).
+    let mut mapped = Vec::with_capacity(events.len());
+    for event in events {
+        mapped.push(ShipmentEvent::from_carrier(carrier.id(), event)?);
+    }
+    Ok(mapped)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! zones and no offset is poison, never a guess. Activities come newest first and are
 //! emitted in that order (the fold sorts by time).
 
+use super::{ApiError, describe_errors, non_empty};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
     CarrierEvent, Correction, EventTime, Location, Status, SubCode, TimeError, TrackingNumber,
@@ -39,7 +40,7 @@ impl Carrier for Ups {
             (None, Some(error)) => {
                 return Err(MapError::Shape(format!(
                     "UPS error response instead of tracking data: {}",
-                    describe(&error.errors)
+                    describe_errors(&error.errors)
                 )));
             }
             (None, None) => {
@@ -87,13 +88,7 @@ struct Body {
 #[derive(Deserialize)]
 struct ErrorResponse {
     #[serde(default)]
-    errors: Vec<ApiMessage>,
-}
-
-#[derive(Deserialize)]
-struct ApiMessage {
-    code: Option<String>,
-    message: Option<String>,
+    errors: Vec<ApiError>,
 }
 
 #[derive(Deserialize)]
@@ -107,7 +102,7 @@ struct Shipment {
     inquiry_number: Option<String>,
     package: Option<Vec<Package>>,
     #[serde(default)]
-    warnings: Vec<ApiMessage>,
+    warnings: Vec<ApiError>,
 }
 
 #[derive(Deserialize)]
@@ -666,30 +661,6 @@ fn parse_offset(value: &str) -> Option<FixedOffset> {
         return None;
     }
     FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
-}
-
-fn non_empty(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn describe(messages: &[ApiMessage]) -> String {
-    let parts: Vec<String> = messages
-        .iter()
-        .map(|m| {
-            format!(
-                "{} {}",
-                m.code.as_deref().unwrap_or("?"),
-                m.message.as_deref().unwrap_or("")
-            )
-            .trim()
-            .to_owned()
-        })
-        .collect();
-    if parts.is_empty() {
-        "no errors listed".to_owned()
-    } else {
-        parts.join("; ")
-    }
 }
 
 #[cfg(test)]

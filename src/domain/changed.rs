@@ -1,7 +1,9 @@
 //! The status-changed record: what Flow receives for every real change (STATUS_MODEL
 //! rule 7), built from the event that was applied and the change the fold decided.
 
-use super::event::{EventId, EventKind, Linkage, Location, RawCode, ShipmentEvent, Source};
+use super::event::{
+    EventId, EventKind, IdHasher, Linkage, Location, RawCode, ShipmentEvent, Source, decimal_u64,
+};
 use super::fold::{Change, TransitionKind};
 use super::package::PackageKey;
 use super::status::{Direction, ReasonOwner, Status, StatusClass, SubCode};
@@ -82,10 +84,15 @@ impl StatusChanged {
     /// `linkage`. Details of the event (codes, text, reason owner...) are carried when the
     /// event itself decided the new status.
     pub fn new(event: &ShipmentEvent, change: &Change, linkage: Option<&Linkage>) -> Self {
-        let seq = change.seq.to_string();
-        let trigger = event.id.to_string();
-        let package = event.package.to_string();
-        let event_id = EventId::of(&["status_changed", &package, &seq, &trigger]);
+        // The parts: "status_changed", package key, seq, the trigger's id (hex); hashed
+        // without building their strings.
+        let mut id = IdHasher::default();
+        id.part("status_changed");
+        let package = &event.package;
+        id.part_of(&[&package.carrier, ":", package.tracking_number.as_str()]);
+        id.part(decimal_u64(change.seq, &mut [0; 20]));
+        id.part(event.id.hex(&mut [0; 32]));
+        let event_id = id.finish();
         let own = change.decided_by_this_event;
         let (reason_owner, action_required, attempt_no) = match &event.kind {
             EventKind::Status {
@@ -135,6 +142,48 @@ impl StatusChanged {
             location: event.location.clone(),
             estimated_delivery: event.estimated_delivery,
             seq: change.seq,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CarrierEvent, EventTime, TrackingNumber};
+    use chrono::TimeZone;
+
+    /// The id is persisted by consumers (de-duplication): its parts never change. The
+    /// first implementation built them as strings; it is the reference here.
+    #[test]
+    fn change_ids_hash_the_same_parts_as_ever() {
+        let at = Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 0).single();
+        let event = CarrierEvent::new(
+            TrackingNumber::parse("00340434161094015902").expect("valid"),
+            EventTime::system(at.expect("valid")),
+            Status::Delivered,
+            None,
+        );
+        let event = ShipmentEvent::from_carrier("dhl_parcel_de", event).expect("valid");
+        for seq in [1, 42, u64::MAX] {
+            let change = Change {
+                previous: None,
+                status: Status::Delivered,
+                sub_status: None,
+                kind: TransitionKind::Progress,
+                seq,
+                decided_at_ms: 0,
+                decided_by_this_event: true,
+            };
+            let reference = EventId::of(&[
+                "status_changed",
+                &event.package.to_string(),
+                &seq.to_string(),
+                &event.id.to_string(),
+            ]);
+            assert_eq!(
+                StatusChanged::new(&event, &change, None).event_id,
+                reference
+            );
         }
     }
 }

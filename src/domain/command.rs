@@ -13,7 +13,7 @@ use super::package::{PackageKey, TrackingNumber};
 use super::status::{Direction, ReasonOwner, Status, SubCode};
 use super::time::EventTime;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a command was rejected when its shape was checked. The message is the precise
 /// reason given back to whoever sent it.
@@ -378,5 +378,206 @@ mod tests {
         assert_eq!(linkage.direction, Direction::Return);
         assert_eq!(linkage.order_id.as_deref(), Some("o"));
         assert_eq!(event.time.utc.to_rfc3339(), "2024-04-30T10:00:00+00:00");
+    }
+}
+
+/// The one outcome of a command, published on `shipment.commands.outcomes` keyed by the
+/// command id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandOutcome {
+    /// The command id (none when the JSON was too broken to hold one).
+    pub command_id: Option<String>,
+    /// `accepted` or `rejected`.
+    pub outcome: &'static str,
+    /// Why it was rejected, precisely; or a note (`duplicate`).
+    pub reason: Option<String>,
+    /// A bounded class of the rejection (`malformed_json`, `unknown_status`, `lock_conflict`...).
+    pub class: Option<&'static str>,
+    /// The package, when known.
+    pub package: Option<String>,
+    /// Whether the command id was seen before (a re-sent command is a no-op).
+    pub duplicate: bool,
+    /// The stage that decided: `normalise` (shape) or `fold` (meaning).
+    pub decided_by: &'static str,
+}
+
+impl CommandOutcome {
+    /// Accepted by the fold.
+    pub fn accepted(command_id: &str, package: &str, duplicate: bool) -> Self {
+        Self {
+            command_id: Some(command_id.to_owned()),
+            outcome: "accepted",
+            reason: duplicate.then(|| "duplicate: this command id was applied before".to_owned()),
+            class: None,
+            package: Some(package.to_owned()),
+            duplicate,
+            decided_by: "fold",
+        }
+    }
+
+    /// Rejected for its meaning by the fold.
+    pub fn rejected(command_id: &str, package: &str, class: &'static str, reason: String) -> Self {
+        Self {
+            command_id: Some(command_id.to_owned()),
+            outcome: "rejected",
+            reason: Some(reason),
+            class: Some(class),
+            package: Some(package.to_owned()),
+            duplicate: false,
+            decided_by: "fold",
+        }
+    }
+
+    /// Rejected for its shape when normalising; the id is read leniently from the JSON.
+    pub fn malformed(json: &[u8], error: &CommandError) -> Self {
+        let loose: Option<serde_json::Value> = serde_json::from_slice(json).ok();
+        let field = |name: &str| {
+            loose
+                .as_ref()
+                .and_then(|v| v.get(name))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let package = match (field("carrier"), field("tracking_number")) {
+            (Some(carrier), Some(number)) => Some(format!("{carrier}:{number}")),
+            _ => None,
+        };
+        Self {
+            command_id: field("id"),
+            outcome: "rejected",
+            reason: Some(error.to_string()),
+            class: Some(error.class()),
+            package,
+            duplicate: false,
+            decided_by: "normalise",
+        }
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn schema(name: &str) -> serde_json::Value {
+        let path = format!("{}/schemas/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schema file")).expect("JSON")
+    }
+
+    fn strings(value: &serde_json::Value) -> BTreeSet<String> {
+        value
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The JSON Schema and the parser agree: every field the schema requires is required
+    /// by the parser, every property it lists is accepted, and nothing else is.
+    #[test]
+    fn the_command_json_schema_matches_the_parser() {
+        let schema = schema("Command.schema.json");
+        let common = strings(&schema["required"]);
+        let full = |kind: &str| -> serde_json::Value {
+            match kind {
+                "register" => {
+                    serde_json::json!({"id":"c","type":"register","carrier":"dhl","tracking_number":"1",
+                    "actor":"a","occurred_at":"2024-01-01T00:00:00Z","tenant":"t","order_id":"o","package_id":"p","direction":"return"})
+                }
+                "set_status" => {
+                    serde_json::json!({"id":"c","type":"set_status","carrier":"dhl","tracking_number":"1",
+                    "actor":"a","occurred_at":"2024-01-01T00:00:00Z","status":"DELIVERED","sub_status":"neighbour","reason":"r","lock":{"until":null}})
+                }
+                _ => {
+                    serde_json::json!({"id":"c","type":"clear_lock","carrier":"dhl","tracking_number":"1",
+                    "actor":"a","occurred_at":"2024-01-01T00:00:00Z","reason":"r"})
+                }
+            }
+        };
+        for variant in schema["oneOf"].as_array().expect("oneOf") {
+            let kind = variant["properties"]["type"]["const"]
+                .as_str()
+                .expect("const type");
+            let listed: BTreeSet<String> = variant["properties"]
+                .as_object()
+                .expect("properties")
+                .keys()
+                .cloned()
+                .collect();
+            let example = full(kind);
+            let given: BTreeSet<String> = example
+                .as_object()
+                .expect("object")
+                .keys()
+                .cloned()
+                .collect();
+            assert_eq!(
+                listed, given,
+                "{kind}: the schema lists exactly the fields the parser knows"
+            );
+            let parse = |value: &serde_json::Value| Command::parse(value.to_string().as_bytes());
+            parse(&example).unwrap_or_else(|e| panic!("{kind}: the full example parses: {e}"));
+            let required: BTreeSet<String> = common
+                .union(&strings(&variant["required"]))
+                .cloned()
+                .collect();
+            for field in &given {
+                let mut without = example.clone();
+                without.as_object_mut().expect("object").remove(field);
+                let result = parse(&without);
+                if required.contains(field) {
+                    assert!(
+                        result.is_err(),
+                        "{kind}: `{field}` is required by the schema but not by the parser"
+                    );
+                } else {
+                    assert!(
+                        result.is_ok(),
+                        "{kind}: `{field}` is optional in the schema but the parser requires it"
+                    );
+                }
+            }
+            let mut extra = example.clone();
+            extra["surprise"] = serde_json::json!(1);
+            assert!(
+                parse(&extra).is_err(),
+                "{kind}: unknown fields are rejected, as the schema says"
+            );
+        }
+    }
+
+    #[test]
+    fn the_outcome_json_schema_lists_every_field_and_class() {
+        let schema = schema("CommandOutcome.schema.json");
+        let outcome = CommandOutcome::rejected("c", "dhl:1", "lock_conflict", "r".to_owned());
+        let json = serde_json::to_value(&outcome).expect("serialises");
+        let fields: BTreeSet<String> = json.as_object().expect("object").keys().cloned().collect();
+        assert_eq!(fields, strings(&schema["required"]));
+        let classes = strings(&schema["properties"]["class"]["enum"]);
+        for error in [
+            CommandError::MalformedJson(String::new()),
+            CommandError::Invalid(String::new()),
+            CommandError::UnknownStatus(String::new()),
+            CommandError::SubStatusMismatch {
+                status: Status::Delivered,
+                sub: String::new(),
+            },
+            CommandError::UnknownCarrier(String::new()),
+            CommandError::Package(String::new()),
+            CommandError::Empty("id"),
+        ] {
+            assert!(
+                classes.contains(error.class()),
+                "{} missing from the outcome schema",
+                error.class()
+            );
+        }
+        for class in ["lock_conflict", "unknown_package", "no_lock"] {
+            assert!(classes.contains(class));
+        }
     }
 }

@@ -35,20 +35,36 @@ impl Location {
     /// The form used in event identities: each part trimmed, lower-cased, inner
     /// whitespace collapsed, joined by `|`.
     pub fn normalised(&self) -> String {
-        let norm = |part: &Option<String>| {
-            part.as_deref()
-                .unwrap_or("")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase()
-        };
-        format!(
-            "{}|{}|{}",
-            norm(&self.city),
-            norm(&self.postal_code),
-            norm(&self.country)
-        )
+        let mut out = String::new();
+        self.normalise_into(&mut out);
+        out
+    }
+
+    /// [`Location::normalised`], appended to `out`.
+    pub fn normalise_into(&self, out: &mut String) {
+        for (i, part) in [&self.city, &self.postal_code, &self.country]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                out.push('|');
+            }
+            // Each part on its own: `to_lowercase` looks at its neighbours (final sigma).
+            let start = out.len();
+            for (j, word) in part.as_deref().unwrap_or("").split_whitespace().enumerate() {
+                if j > 0 {
+                    out.push(' ');
+                }
+                out.push_str(word);
+            }
+            if out[start..].is_ascii() {
+                out[start..].make_ascii_lowercase();
+            } else {
+                let lower = out[start..].to_lowercase();
+                out.truncate(start);
+                out.push_str(&lower);
+            }
+        }
     }
 }
 
@@ -258,15 +274,11 @@ pub struct EventId(pub [u8; 16]);
 impl EventId {
     /// Hashes the parts, separated so that `("ab","c")` and `("a","bc")` differ.
     pub fn of(parts: &[&str]) -> Self {
-        let mut hasher = Sha256::new();
+        let mut hasher = IdHasher::default();
         for part in parts {
-            hasher.update((part.len() as u64).to_le_bytes());
-            hasher.update(part.as_bytes());
+            hasher.part(part);
         }
-        let digest = hasher.finalize();
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&digest[..16]);
-        Self(id)
+        hasher.finish()
     }
 
     /// The first 64 bits, the fingerprint kept in per-package state.
@@ -289,15 +301,90 @@ impl EventId {
     }
 }
 
+impl EventId {
+    /// The 32 lower-case hex digits, written into `buffer` (its `Display` form).
+    pub fn hex(self, buffer: &mut [u8; 32]) -> &str {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (pair, byte) in buffer.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0x0f)];
+        }
+        // Only ASCII hex digits were written.
+        std::str::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for EventId {
+    /// 32 lower-case hex digits (written at once: a `write!` per byte costs ten times more).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+        f.write_str(self.hex(&mut [0; 32]))
     }
 }
 
 impl Serialize for EventId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+/// [`EventId::of`] one part at a time, for callers that would otherwise collect the parts.
+#[derive(Default)]
+pub(super) struct IdHasher(Sha256);
+
+impl IdHasher {
+    /// Adds one part.
+    pub(super) fn part(&mut self, part: &str) {
+        self.0.update((part.len() as u64).to_le_bytes());
+        self.0.update(part.as_bytes());
+    }
+
+    /// Adds one part made of `pieces` (hashed as their concatenation).
+    pub(super) fn part_of(&mut self, pieces: &[&str]) {
+        let len: usize = pieces.iter().map(|piece| piece.len()).sum();
+        self.0.update((len as u64).to_le_bytes());
+        for piece in pieces {
+            self.0.update(piece.as_bytes());
+        }
+    }
+
+    pub(super) fn finish(self) -> EventId {
+        let digest = self.0.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        EventId(id)
+    }
+}
+
+/// `n` in decimal, as `n.to_string()` writes it, without allocating.
+pub(super) fn decimal(n: i64, buffer: &mut [u8; 20]) -> &str {
+    let start = digits(n.unsigned_abs(), buffer);
+    let start = if n < 0 {
+        buffer[start - 1] = b'-';
+        start - 1
+    } else {
+        start
+    };
+    // Only ASCII digits and '-' were written.
+    std::str::from_utf8(&buffer[start..]).unwrap_or_default()
+}
+
+/// `n` in decimal, as `n.to_string()` writes it, without allocating.
+pub(super) fn decimal_u64(n: u64, buffer: &mut [u8; 20]) -> &str {
+    let start = digits(n, buffer);
+    std::str::from_utf8(&buffer[start..]).unwrap_or_default()
+}
+
+/// Writes the digits of `n` at the end of `buffer`; returns where they start (at least 1,
+/// as `u64::MAX` has 20 digits only without a sign, and `i64::MIN`'s 19 leave one free).
+fn digits(mut n: u64, buffer: &mut [u8; 20]) -> usize {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return start;
+        }
     }
 }
 
@@ -402,20 +489,23 @@ impl ShipmentEvent {
         event: CarrierEvent,
     ) -> Result<Self, super::package::IdentityError> {
         let package = PackageKey::new(carrier, event.tracking_number)?;
-        let millis = event.time.millis().to_string();
-        let location = event
-            .location
-            .as_ref()
-            .map(Location::normalised)
-            .unwrap_or_default();
-        let mut parts: Vec<&str> = vec!["carrier", carrier, package.tracking_number.as_str()];
+        // The parts, in this order: "carrier", carrier, tracking number, each code's name
+        // and value, UTC millis, normalised location.
+        let mut id = IdHasher::default();
+        id.part("carrier");
+        id.part(carrier);
+        id.part(package.tracking_number.as_str());
         for code in &event.codes {
-            parts.push(&code.name);
-            parts.push(&code.value);
+            id.part(&code.name);
+            id.part(&code.value);
         }
-        parts.push(&millis);
-        parts.push(&location);
-        let id = EventId::of(&parts);
+        id.part(decimal(event.time.millis(), &mut [0; 20]));
+        let mut location = String::new();
+        if let Some(place) = &event.location {
+            place.normalise_into(&mut location);
+        }
+        id.part(&location);
+        let id = id.finish();
         let kind = match event.correction {
             Some(correction) => EventKind::Correction(correction),
             None if event.info => EventKind::Info,
@@ -497,6 +587,93 @@ mod tests {
         assert_ne!(a.id, b.id);
         assert_ne!(a.id, c.id);
         assert_ne!(a.id, d.id);
+    }
+
+    /// Identities are persisted (de-duplication across versions): these values were
+    /// computed by the first implementation and must never change.
+    #[test]
+    fn identities_are_stable_across_versions() {
+        let plain = ShipmentEvent::from_carrier("dhl", event("transit", "Leipzig ", "Sorted"))
+            .expect("valid");
+        assert_eq!(plain.id.to_string(), "e0abd9a489f3ac978974fb0bb6420ec3");
+        let mut odd = event("transit", "x", "y").code("ice", "DLVRY");
+        odd.time = EventTime::system(
+            Utc.with_ymd_and_hms(1969, 12, 31, 23, 59, 58)
+                .single()
+                .expect("valid"),
+        );
+        odd.location = Some(Location {
+            city: Some("  Straße  am\tSEE ".to_owned()),
+            postal_code: Some("ΟΔΟΣ".to_owned()),
+            country: None,
+        });
+        let odd = ShipmentEvent::from_carrier("dhl_parcel_de", odd).expect("valid");
+        assert_eq!(odd.id.to_string(), "dc1acbd77c3f6bef4c76b8bd9769caf3");
+        let mut nowhere = event("", "x", "y");
+        nowhere.location = None;
+        nowhere.codes.clear();
+        let nowhere = ShipmentEvent::from_carrier("gls", nowhere).expect("valid");
+        assert_eq!(nowhere.id.to_string(), "91f0208cb000b5889aa4979abd15440e");
+    }
+
+    #[test]
+    fn decimal_writes_what_to_string_writes() {
+        for n in [0, 7, -1, 10, -2_000, 1_714_557_600_000, i64::MAX, i64::MIN] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+        }
+        for n in [0, 9, 10, u64::MAX] {
+            assert_eq!(decimal_u64(n, &mut [0; 20]), n.to_string());
+        }
+    }
+
+    #[test]
+    fn normalised_location_joins_words_and_lower_cases_each_part() {
+        // The first implementation, kept as the reference.
+        let reference = |l: &Location| {
+            let norm = |part: &Option<String>| {
+                part.as_deref()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            };
+            format!(
+                "{}|{}|{}",
+                norm(&l.city),
+                norm(&l.postal_code),
+                norm(&l.country)
+            )
+        };
+        let part = |s: &str| Some(s.to_owned());
+        for location in [
+            Location::default(),
+            Location {
+                city: part(" Bad  Homburg\u{a0}v.d.H. "),
+                postal_code: part("61348"),
+                country: part("DE"),
+            },
+            Location {
+                city: part("ΣΑΣ"),
+                postal_code: part("Σ"),
+                country: part("İSTANBUL ΟΔΟΣ"),
+            },
+            Location {
+                city: None,
+                postal_code: part("\t"),
+                country: part("ÆØÅ"),
+            },
+        ] {
+            assert_eq!(location.normalised(), reference(&location), "{location:?}");
+        }
+    }
+
+    #[test]
+    fn event_id_is_lower_case_hex() {
+        let id = EventId([
+            0x00, 0x0f, 0xa0, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+        ]);
+        assert_eq!(id.to_string(), "000fa0ff0102030405060708090a0b0c");
     }
 
     #[test]

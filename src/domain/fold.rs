@@ -111,11 +111,8 @@ enum Effect {
     Info,
 }
 
-/// What a correction voids, as kept in the history. [`Correction`] itself is adjacently
-/// tagged for JSON (`{"voids": "latest_with", "status": ...}`), which postcard can write
-/// but not read back: a changelog record with a correction made the restore fail. This
-/// plain enum is written with the same bytes (variant index, then the status) and reads
-/// them back.
+/// What a correction voids, as kept in the history. [`Correction`] is adjacently tagged for
+/// JSON, which postcard writes but cannot read back; this plain enum has the same bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Voids {
     Latest,
@@ -359,8 +356,8 @@ impl Derived {
     }
 }
 
-/// Folds `entries` (sorted) on top of `base`, leaving out those voided by corrections.
-fn fold(base: Derived, entries: &[Entry]) -> Derived {
+/// Which entries a correction voids: the latest earlier carrier status entry it targets.
+fn voided(entries: &[Entry]) -> Vec<bool> {
     let mut voided = vec![false; entries.len()];
     for (i, entry) in entries.iter().enumerate() {
         let Effect::Correction(correction) = entry.effect else {
@@ -384,14 +381,36 @@ fn fold(base: Derived, entries: &[Entry]) -> Derived {
             voided[j] = true;
         }
     }
+    voided
+}
+
+/// Folds `entries` (sorted) on top of `base`, leaving out those voided by corrections.
+fn fold(base: Derived, entries: &[Entry]) -> Derived {
     entries
         .iter()
-        .zip(voided)
+        .zip(voided(entries))
         .filter(|(_, voided)| !voided)
         .fold(base, |mut derived, (entry, _)| {
             derived.step(entry);
             derived
         })
+}
+
+/// One history entry as people see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryItem {
+    /// Event time, UTC milliseconds.
+    pub occurred_at_ms: i64,
+    /// `status`, `correction`, `register`, `clear_lock` or `info`.
+    pub kind: &'static str,
+    /// The status it reported.
+    pub status: Option<Status>,
+    /// The sub-status it reported.
+    pub sub_status: Option<SubCode>,
+    /// `carrier`, `manual` or `system`.
+    pub source: &'static str,
+    /// Voided by a carrier correction.
+    pub voided: bool,
 }
 
 /// Everything unitrack keeps about one package.
@@ -515,6 +534,12 @@ impl PackageState {
             .map(|until| (until != i64::MAX).then_some(until))
     }
 
+    /// Whether this event's identity is in the history already.
+    pub fn has_seen(&self, event: &ShipmentEvent) -> bool {
+        let id = event.id.fingerprint();
+        self.history.iter().any(|entry| entry.id == id)
+    }
+
     /// The number of status changes so far.
     pub fn seq(&self) -> u64 {
         self.seq
@@ -523,6 +548,44 @@ impl PackageState {
     /// The number of events kept in the history.
     pub fn history_len(&self) -> usize {
         self.history.len()
+    }
+
+    /// The newest `count` history entries, newest first, with whether a correction voided
+    /// them (for people looking a package up).
+    pub fn recent(&self, count: usize) -> Vec<HistoryItem> {
+        let voided = voided(&self.history);
+        self.history
+            .iter()
+            .zip(voided)
+            .rev()
+            .take(count)
+            .map(|(entry, voided)| {
+                let (kind, status, sub_status, source) = match entry.effect {
+                    Effect::Status {
+                        status,
+                        sub,
+                        origin,
+                        ..
+                    } => ("status", Some(status), sub, origin),
+                    Effect::Correction(_) => ("correction", None, None, Origin::Carrier),
+                    Effect::Register => ("register", None, None, Origin::Manual),
+                    Effect::ClearLock => ("clear_lock", None, None, Origin::Manual),
+                    Effect::Info => ("info", None, None, Origin::Carrier),
+                };
+                HistoryItem {
+                    occurred_at_ms: entry.at,
+                    kind,
+                    status,
+                    sub_status,
+                    source: match source {
+                        Origin::Carrier => "carrier",
+                        Origin::Manual => "manual",
+                        Origin::System => "system",
+                    },
+                    voided,
+                }
+            })
+            .collect()
     }
 }
 

@@ -9,14 +9,15 @@ mod status;
 mod time;
 
 pub use changed::{ChangeSource, StatusChanged};
-pub use command::{Command, CommandError, LockSpec};
+pub use command::{Command, CommandError, CommandOutcome, LockSpec};
 pub use event::{
     CarrierEvent, Correction, EventId, EventKind, Linkage, Location, Lock, RawCode, ShipmentEvent,
     Source,
 };
-pub use fold::{Change, Outcome, PackageState, TransitionKind};
+pub use fold::{Change, HistoryItem, Outcome, PackageState, TransitionKind};
 pub use package::{IdentityError, PackageKey, TrackingNumber, check_carrier_id};
 pub use status::{Direction, ReasonOwner, Status, StatusClass, SubCode, UnknownStatus};
 pub use time::{
-    EventTime, TimeError, ZoneSource, parse_local_time, parse_offset_time, zone_of_country,
+    EventTime, TimeError, ZoneSource, parse_iso_local, parse_local_time, parse_offset_time,
+    zone_of_country,
 };

@@ -29,11 +29,21 @@ pub struct TrackingNumber(String);
 impl TrackingNumber {
     /// Normalises `raw` and checks that something sensible remains.
     pub fn parse(raw: &str) -> Result<Self, IdentityError> {
-        let normalised: String = raw
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_uppercase)
-            .collect();
+        let normalised: String = if raw.is_ascii() {
+            // The same, without going through `char` (the usual case).
+            let mut normalised = String::with_capacity(raw.len());
+            normalised.extend(
+                raw.chars()
+                    .filter(|c| !c.is_whitespace())
+                    .map(|c| c.to_ascii_uppercase()),
+            );
+            normalised
+        } else {
+            raw.chars()
+                .filter(|c| !c.is_whitespace())
+                .flat_map(char::to_uppercase)
+                .collect()
+        };
         if normalised.is_empty() {
             return Err(IdentityError::EmptyTrackingNumber);
         }
@@ -130,6 +140,16 @@ mod tests {
     fn tracking_numbers_are_trimmed_upper_cased_and_joined() {
         let number = TrackingNumber::parse(" 1z 999aa1\t0123456784 ").expect("valid");
         assert_eq!(number.as_str(), "1Z999AA10123456784");
+    }
+
+    #[test]
+    fn non_ascii_tracking_numbers_are_upper_cased_by_unicode_rules() {
+        // The no-break space is whitespace; "ß" upper-cases to "SS".
+        let number = TrackingNumber::parse("\u{a0}12\u{a0}3ß").expect("valid");
+        assert_eq!(number.as_str(), "123SS");
+        assert!(TrackingNumber::parse("12é").is_err());
+        let number = TrackingNumber::parse("ab\u{b}c").expect("vertical tab is whitespace");
+        assert_eq!(number.as_str(), "ABC");
     }
 
     #[test]

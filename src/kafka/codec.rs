@@ -1,10 +1,5 @@
 //! Avro on the wire: Confluent framing with the schema registry (schemas registered or
 //! looked up once at start, never per record), or Avro single-object encoding without one.
-//!
-//! The datum writers and the reader are built once (building one resolves the schema's
-//! names, which costs as much as writing a record), and records are written into a buffer
-//! the caller reuses. The bytes are exactly those of [`avro::confluent_frame`] and
-//! [`avro::single_object`] (a test checks it).
 
 use crate::avro::{
     self, AvroError, SHIPMENT_EVENT_AVSC, STATUS_CHANGED_AVSC, ShipmentEventRecord,
@@ -13,8 +8,6 @@ use crate::avro::{
 use crate::config::Config;
 use crate::domain::ShipmentEvent;
 use apache_avro::Schema;
-use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::writer::datum::GenericDatumWriter;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::schema_registry_common::{
@@ -51,17 +44,12 @@ enum Framing {
     },
     SingleObject {
         event_fingerprint: [u8; 8],
-        changed_fingerprint: [u8; 8],
     },
 }
 
 /// Encodes the two Avro outputs and decodes `shipment.events`.
 pub struct Codec {
     framing: Framing,
-    event_writer: GenericDatumWriter<'static>,
-    changed_writer: GenericDatumWriter<'static>,
-    /// Reads events written with this version's schema (the common case).
-    event_reader: GenericDatumReader<'static>,
 }
 
 impl Codec {
@@ -70,9 +58,10 @@ impl Codec {
     pub async fn connect(config: &Config) -> Result<Self, CodecError> {
         let url = config.schema_registry.url.clone();
         if url.is_empty() {
-            return Self::with(Framing::SingleObject {
-                event_fingerprint: avro::fingerprint(avro::shipment_event_schema()),
-                changed_fingerprint: avro::fingerprint(avro::status_changed_schema()),
+            return Ok(Self {
+                framing: Framing::SingleObject {
+                    event_fingerprint: avro::fingerprint(avro::shipment_event_schema()),
+                },
             });
         }
         let settings = SrSettings::new(url.clone());
@@ -105,95 +94,50 @@ impl Codec {
         )
         .await
         .map_err(registry_error)?;
-        Self::with(Framing::Registry {
-            url: url.clone(),
-            event_id: event.id,
-            changed_id: changed.id,
-            decoder: Box::new(AvroDecoder::new(settings)),
-            runtime: tokio::runtime::Handle::current(),
-            writers: Mutex::new(HashMap::new()),
-        })
-    }
-
-    fn with(framing: Framing) -> Result<Self, CodecError> {
-        let writer = |schema: &'static Schema| {
-            GenericDatumWriter::builder(schema)
-                .validate(false)
-                .build()
-                .map_err(AvroError::from)
-        };
-        let event_schema = avro::shipment_event_schema();
         Ok(Self {
-            framing,
-            event_writer: writer(event_schema)?,
-            changed_writer: writer(avro::status_changed_schema())?,
-            event_reader: GenericDatumReader::builder(event_schema)
-                .build()
-                .map_err(AvroError::from)?,
+            framing: Framing::Registry {
+                url: url.clone(),
+                event_id: event.id,
+                changed_id: changed.id,
+                decoder: Box::new(AvroDecoder::new(settings)),
+                runtime: tokio::runtime::Handle::current(),
+                writers: Mutex::new(HashMap::new()),
+            },
         })
     }
 
-    /// Writes the wire bytes of a unified event for `shipment.events` into `out`
-    /// (cleared first).
-    pub fn encode_event(
-        &self,
-        record: &ShipmentEventRecord,
-        out: &mut Vec<u8>,
-    ) -> Result<(), CodecError> {
-        out.clear();
-        match &self.framing {
-            Framing::Registry { event_id, .. } => confluent_header(*event_id, out),
-            Framing::SingleObject {
-                event_fingerprint, ..
-            } => single_object_header(event_fingerprint, out),
-        }
-        self.event_writer
-            .write_ser(out, record)
-            .map_err(AvroError::from)?;
-        Ok(())
+    /// The wire bytes of a unified event for `shipment.events`.
+    pub fn encode_event(&self, record: &ShipmentEventRecord<'_>) -> Result<Vec<u8>, CodecError> {
+        Ok(match &self.framing {
+            Framing::Registry { event_id, .. } => avro::confluent_record(*event_id, record)?,
+            Framing::SingleObject { .. } => avro::single_object_record(record)?,
+        })
     }
 
-    /// Writes the wire bytes of a status change for `shipment.status.changed` into `out`
-    /// (cleared first).
-    pub fn encode_changed(
-        &self,
-        record: &StatusChangedRecord,
-        out: &mut Vec<u8>,
-    ) -> Result<(), CodecError> {
-        out.clear();
-        match &self.framing {
-            Framing::Registry { changed_id, .. } => confluent_header(*changed_id, out),
-            Framing::SingleObject {
-                changed_fingerprint,
-                ..
-            } => single_object_header(changed_fingerprint, out),
-        }
-        self.changed_writer
-            .write_ser(out, record)
-            .map_err(AvroError::from)?;
-        Ok(())
+    /// The wire bytes of a status change for `shipment.status.changed`.
+    pub fn encode_changed(&self, record: &StatusChangedRecord<'_>) -> Result<Vec<u8>, CodecError> {
+        Ok(match &self.framing {
+            Framing::Registry { changed_id, .. } => avro::confluent_record(*changed_id, record)?,
+            Framing::SingleObject { .. } => avro::single_object_record(record)?,
+        })
     }
 
     /// Reads a record of `shipment.events`, written by this or another version of
     /// unitrack. Blocking: call from the stage thread, not from async code.
     pub fn decode_event(&self, bytes: &[u8]) -> Result<ShipmentEvent, CodecError> {
         let reader = avro::shipment_event_schema();
-        let record: ShipmentEventRecord = match &self.framing {
+        let record: ShipmentEventRecord<'static> = match &self.framing {
             Framing::Registry { event_id, .. } => {
-                let (id, mut datum) = avro::confluent_unframe(bytes)?;
+                let (id, datum) = avro::confluent_unframe(bytes)?;
                 if id == *event_id {
-                    self.event_reader
-                        .read_deser(&mut datum)
-                        .map_err(AvroError::from)?
+                    avro::read_datum(reader, reader, datum)?
                 } else {
                     let writer = self.writer_schema(id)?;
                     avro::read_datum(&writer, reader, datum)?
                 }
             }
-            Framing::SingleObject {
-                event_fingerprint, ..
-            } => {
-                let (fingerprint, mut datum) = avro::single_object_unframe(bytes)?;
+            Framing::SingleObject { event_fingerprint } => {
+                let (fingerprint, datum) = avro::single_object_unframe(bytes)?;
                 if fingerprint != *event_fingerprint {
                     return Err(AvroError::Framing {
                         expected: "the ShipmentEvent schema's fingerprint",
@@ -201,9 +145,7 @@ impl Codec {
                     }
                     .into());
                 }
-                self.event_reader
-                    .read_deser(&mut datum)
-                    .map_err(AvroError::from)?
+                avro::read_datum(reader, reader, datum)?
             }
         };
         Ok(ShipmentEvent::try_from(record).map_err(AvroError::from)?)
@@ -243,87 +185,5 @@ impl Codec {
             known.insert(id, schema.clone());
         }
         Ok(schema)
-    }
-}
-
-/// Confluent framing's header: magic byte 0 and the 4-byte big-endian schema id.
-fn confluent_header(schema_id: u32, out: &mut Vec<u8>) {
-    out.push(0);
-    out.extend_from_slice(&schema_id.to_be_bytes());
-}
-
-/// Single-object encoding's header: `C3 01` and the schema's fingerprint.
-fn single_object_header(fingerprint: &[u8; 8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&[0xC3, 0x01]);
-    out.extend_from_slice(fingerprint);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{
-        CarrierEvent, EventTime, ShipmentEvent, Status, StatusChanged, SubCode, TrackingNumber,
-    };
-    use chrono::{TimeZone, Utc};
-
-    fn event() -> ShipmentEvent {
-        let at = Utc
-            .with_ymd_and_hms(2024, 5, 1, 10, 0, 0)
-            .single()
-            .expect("valid");
-        let event = CarrierEvent::new(
-            TrackingNumber::parse("ABC123").expect("valid"),
-            EventTime::system(at),
-            Status::Delivered,
-            Some(SubCode::Neighbour),
-        )
-        .code("statusCode", "delivered");
-        ShipmentEvent::from_carrier("dhl", event).expect("valid")
-    }
-
-    fn codecs() -> Vec<Codec> {
-        let single = Framing::SingleObject {
-            event_fingerprint: avro::fingerprint(avro::shipment_event_schema()),
-            changed_fingerprint: avro::fingerprint(avro::status_changed_schema()),
-        };
-        vec![Codec::with(single).expect("codec")]
-    }
-
-    #[test]
-    fn cached_writers_write_the_bytes_of_the_avro_module() {
-        let event = event();
-        let mut state = crate::domain::PackageState::default();
-        let crate::domain::Outcome::Changed(change) = state.apply(&event) else {
-            panic!("the first event changes the status");
-        };
-        let changed = StatusChangedRecord::new(
-            &StatusChanged::new(&event, &change, None),
-            Utc.with_ymd_and_hms(2024, 5, 1, 10, 0, 1)
-                .single()
-                .expect("valid"),
-        );
-        let record = ShipmentEventRecord::from(&event);
-        for codec in codecs() {
-            let mut out = vec![9, 9, 9];
-            codec.encode_event(&record, &mut out).expect("encodes");
-            let expected =
-                avro::single_object(avro::shipment_event_schema(), &record).expect("encodes");
-            assert_eq!(out, expected);
-            assert_eq!(codec.decode_event(&out).expect("decodes"), event);
-            codec.encode_changed(&changed, &mut out).expect("encodes");
-            let expected =
-                avro::single_object(avro::status_changed_schema(), &changed).expect("encodes");
-            assert_eq!(out, expected);
-        }
-        let codec = &codecs()[0];
-        let mut out = Vec::new();
-        confluent_header(42, &mut out);
-        codec
-            .event_writer
-            .write_ser(&mut out, &record)
-            .expect("encodes");
-        let expected =
-            avro::confluent_frame(42, avro::shipment_event_schema(), &record).expect("encodes");
-        assert_eq!(out, expected);
     }
 }

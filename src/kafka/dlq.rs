@@ -2,6 +2,7 @@
 //! from. The source offset still advances: the stream never stalls on one record.
 
 use super::engine::{Output, Record, StageError};
+use crate::telemetry::metrics;
 use rdkafka::message::{Header, OwnedHeaders};
 use tracing::warn;
 
@@ -52,6 +53,7 @@ pub fn send(
         reason = %poison.reason,
         "Record sent to dead-letter topic."
     );
+    metrics().dead_lettered(poison.stage, poison.class);
     let partition = record.partition.to_string();
     let offset = record.offset.to_string();
     let headers = OwnedHeaders::new_with_capacity(7)

@@ -15,6 +15,8 @@
 //! between fetching and producing.
 
 use crate::config::{Config, Guarantee};
+use crate::telemetry::health::StageHealth;
+use crate::telemetry::metrics;
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -213,6 +215,7 @@ impl Positions {
 }
 
 struct Shared<P> {
+    stage: &'static str,
     processor: P,
     producer: ThreadedProducer<DeliveryContext>,
     guarantee: Guarantee,
@@ -282,6 +285,7 @@ impl<P: Processor> Shared<P> {
             }
         }
         debug!(records = self.uncommitted, "Committed.");
+        metrics().committed(self.stage);
         self.transaction_open = false;
         self.offsets.clear();
         self.uncommitted = 0;
@@ -297,6 +301,9 @@ impl<P: Processor> Shared<P> {
             && let Err(e) = self.producer.abort_transaction(CALL_TIMEOUT)
         {
             warn!(reason = %e, "Aborting the transaction failed.");
+        }
+        if self.transaction_open {
+            metrics().aborted(self.stage);
         }
         self.producer.context().failures.store(0, Ordering::Relaxed);
         self.transaction_open = false;
@@ -336,6 +343,7 @@ fn flush(producer: &ThreadedProducer<DeliveryContext>) -> Result<(), StageError>
 /// callbacks (run inside `poll`) can commit, abort, drop and restore state.
 pub struct StageContext<P> {
     stage: &'static str,
+    health: Arc<StageHealth>,
     shared: Mutex<Shared<P>>,
 }
 
@@ -356,7 +364,19 @@ fn partitions_of(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
         .collect()
 }
 
-impl<P: Processor> ClientContext for StageContext<P> {}
+impl<P: Processor> ClientContext for StageContext<P> {
+    /// librdkafka statistics (every `statistics.interval.ms`): the stage's consumer lag.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|topic| topic.partitions.iter())
+            .filter(|(partition, _)| **partition >= 0)
+            .map(|(_, partition)| partition.consumer_lag.max(0))
+            .sum();
+        metrics().lag(self.stage, lag);
+    }
+}
 
 impl<P: Processor> ConsumerContext for StageContext<P> {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -364,8 +384,10 @@ impl<P: Processor> ConsumerContext for StageContext<P> {
             return;
         };
         let partitions = partitions_of(tpl);
+        let lost = consumer.assignment_lost();
+        metrics().rebalanced(self.stage, if lost { "lost" } else { "revoke" });
         let mut shared = self.lock();
-        if consumer.assignment_lost() {
+        if lost {
             warn!(
                 stage = self.stage,
                 partitions = partitions.len(),
@@ -381,16 +403,21 @@ impl<P: Processor> ConsumerContext for StageContext<P> {
         }
         shared.processor.revoked(&partitions);
         info!(stage = self.stage, partitions = ?partitions, "Partitions revoked.");
+        let remaining = consumer.assignment().map(|a| a.count()).unwrap_or_default();
+        metrics().assigned(self.stage, remaining.saturating_sub(partitions.len()));
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Assign(tpl) = rebalance else {
             return;
         };
         let partitions = partitions_of(tpl);
         if partitions.is_empty() {
+            self.health.set_ready(true);
             return;
         }
+        metrics().rebalanced(self.stage, "assign");
+        self.health.set_ready(false);
         let mut shared = self.lock();
         let started = Instant::now();
         if let Err(e) = shared.processor.assigned(&partitions) {
@@ -403,6 +430,9 @@ impl<P: Processor> ConsumerContext for StageContext<P> {
             restore_ms = started.elapsed().as_millis() as u64,
             "Partitions assigned and restored."
         );
+        let assigned = consumer.assignment().map(|a| a.count()).unwrap_or_default();
+        metrics().assigned(self.stage, assigned);
+        self.health.set_ready(shared.failed.is_none());
     }
 }
 
@@ -414,6 +444,8 @@ pub struct StageSpec<P> {
     pub topics: Vec<String>,
     /// The processor.
     pub processor: P,
+    /// Where the stage reports liveness and readiness.
+    pub health: Arc<StageHealth>,
 }
 
 /// Runs one stage until `stop` is set or a fatal error occurs. Blocking.
@@ -424,7 +456,7 @@ pub fn run_stage<P: Processor>(
 ) -> Result<(), StageError> {
     let processing = &config.processing;
     let guarantee = processing.guarantee;
-    let mut producer_config = super::client_config(&config.kafka);
+    let mut producer_config = super::client_config(config);
     producer_config
         .set("enable.idempotence", "true")
         .set("acks", "all")
@@ -465,9 +497,12 @@ pub fn run_stage<P: Processor>(
     }
 
     let group = format!("{}-{}", config.kafka.group_id, spec.stage);
+    let health = spec.health.clone();
     let context = StageContext {
         stage: spec.stage,
+        health: spec.health,
         shared: Mutex::new(Shared {
+            stage: spec.stage,
             processor: spec.processor,
             producer,
             guarantee,
@@ -478,7 +513,7 @@ pub fn run_stage<P: Processor>(
             failed: None,
         }),
     };
-    let consumer: BaseConsumer<StageContext<P>> = super::client_config(&config.kafka)
+    let consumer: BaseConsumer<StageContext<P>> = super::client_config(config)
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -491,6 +526,7 @@ pub fn run_stage<P: Processor>(
         )
         .set("queued.max.messages.kbytes", "16384")
         .set("queued.min.messages", "10000")
+        .set("statistics.interval.ms", "5000")
         .set("fetch.queue.backoff.ms", "20")
         .create_with_context(context)
         .map_err(|e| StageError::Fatal(format!("consumer: {e}")))?;
@@ -501,7 +537,14 @@ pub fn run_stage<P: Processor>(
     info!(stage = spec.stage, group, transactional_id, ?guarantee, topics = ?spec.topics, "Stage started.");
 
     let interval = Duration::from_millis(processing.commit_interval_ms);
-    let result = run_loop(&consumer, interval, processing.commit_max_records, stop);
+    let result = run_loop(
+        &consumer,
+        interval,
+        processing.commit_max_records,
+        stop,
+        &health,
+    );
+    health.set_ready(false);
     {
         let mut shared = consumer.context().lock();
         if result.is_ok() {
@@ -523,8 +566,10 @@ fn run_loop<P: Processor>(
     interval: Duration,
     max_records: usize,
     stop: &AtomicBool,
+    health: &StageHealth,
 ) -> Result<(), StageError> {
     while !stop.load(Ordering::Relaxed) {
+        health.beat();
         let polled = consumer.poll(POLL);
         let step = {
             let mut shared = consumer.context().lock();
@@ -565,11 +610,16 @@ fn process_one<P: Processor>(
     message: &BorrowedMessage<'_>,
 ) -> Result<(), StageError> {
     shared.begin()?;
+    metrics().consumed(shared.stage);
     let record = Record::of(message);
     let mut out = Output {
         producer: &shared.producer,
     };
     shared.processor.process(&record, &mut out)?;
+    if let Some(at) = record.timestamp_ms {
+        let now = chrono::Utc::now().timestamp_millis();
+        metrics().latency(shared.stage, (now - at).max(0) as f64 / 1000.0);
+    }
     shared
         .offsets
         .set(record.topic, record.partition, record.offset + 1);

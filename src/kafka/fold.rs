@@ -6,13 +6,16 @@
 use super::codec::Codec;
 use super::dlq::{self, Poison};
 use super::engine::{Output, Processor, Record, StageError};
-use super::state::{self, PartitionState};
+use super::normalise::send_outcome;
+use super::state::{self, SharedPartitions};
 use crate::avro::StatusChangedRecord;
 use crate::config::Config;
-use crate::domain::{Outcome, StatusChanged};
+use crate::domain::{
+    CommandOutcome, EventKind, Outcome, PackageState, ShipmentEvent, Source, StatusChanged,
+};
+use crate::telemetry::metrics;
 use chrono::Utc;
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::Arc;
 use tracing::debug;
 
@@ -22,11 +25,7 @@ const STAGE: &str = "fold";
 pub struct Fold {
     config: Config,
     codec: Arc<Codec>,
-    partitions: HashMap<i32, PartitionState>,
-    /// The package key of the record in hand (reused: no allocation per record).
-    key: String,
-    /// Encoding buffer (reused).
-    buf: Vec<u8>,
+    partitions: SharedPartitions,
 }
 
 impl Fold {
@@ -35,10 +34,24 @@ impl Fold {
         Self {
             config: config.clone(),
             codec,
-            partitions: HashMap::new(),
-            key: String::new(),
-            buf: Vec::new(),
+            partitions: SharedPartitions::default(),
         }
+    }
+
+    /// The partitions this processor holds, to share with package lookups.
+    pub fn partitions(&self) -> SharedPartitions {
+        self.partitions.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, state::PartitionState>> {
+        // A poisoned lock means a panicking lookup; the maps themselves are consistent.
+        self.partitions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn package_count(&self) -> usize {
+        self.lock().values().map(|p| p.packages.len()).sum()
     }
 
     /// The subscription: the unified events.
@@ -69,44 +82,65 @@ impl Processor for Fold {
             Ok(event) => event,
             Err(e) => return self.poison(record, out, "avro", e.to_string()),
         };
-        self.key.clear();
-        // Writing into a String cannot fail.
-        let _ = write!(self.key, "{}", event.package);
-        let key = self.key.as_str();
+        let key = event.package.to_string();
         if record.key.is_some_and(|k| k != key.as_bytes()) {
             let reason = format!("record key does not match the event's package {key}");
             return self.poison(record, out, "key", reason);
         }
-        let partition = self.partitions.entry(record.partition).or_default();
-        let outcome = partition.apply(key, &event);
-        debug!(package = key, ?outcome, "Applied.");
+        let command_id = match &event.source {
+            Source::Manual { command_id, .. } => Some(command_id.clone()),
+            _ => None,
+        };
+        let mut partitions = self.lock();
+        let partition = partitions.entry(record.partition).or_default();
+        if let Some(command_id) = &command_id
+            && let Some((class, reason)) = rejection(partition.packages.get(key.as_str()), &event)
+        {
+            let outcome = CommandOutcome::rejected(command_id, &key, class, reason);
+            return send_outcome(out, &self.config.topics.command_outcomes, &outcome);
+        }
+        let outcome = partition.apply(&key, &event);
+        debug!(package = %key, ?outcome, "Applied.");
+        if let Some(command_id) = &command_id {
+            let duplicate = outcome == Outcome::Duplicate;
+            let accepted = CommandOutcome::accepted(command_id, &key, duplicate);
+            send_outcome(out, &self.config.topics.command_outcomes, &accepted)?;
+        }
         if let Outcome::Changed(change) = outcome {
-            let linkage = partition.packages.get(key).and_then(|p| p.linkage());
+            let linkage = partition
+                .packages
+                .get(key.as_str())
+                .and_then(PackageState::linkage);
             let changed = StatusChanged::new(&event, &change, linkage);
-            self.codec
-                .encode_changed(
-                    &StatusChangedRecord::new(&changed, Utc::now()),
-                    &mut self.buf,
-                )
+            let bytes = self
+                .codec
+                .encode_changed(&StatusChangedRecord::new(&changed, Utc::now()))
                 .map_err(|e| StageError::Fatal(format!("encoding a status change: {e}")))?;
             out.send(
                 &self.config.topics.status_changed,
                 None,
                 key.as_bytes(),
-                &self.buf,
+                &bytes,
                 None,
             )?;
+            metrics().status_changed(&event.package.carrier, change.status.as_str());
         }
         Ok(())
     }
 
     fn before_commit(&mut self, out: &mut Output<'_>) -> Result<(), StageError> {
+        metrics().packages(self.package_count());
         let changelog = &self.config.topics.state_changelog;
-        for (partition, state) in &mut self.partitions {
+        for (partition, state) in self.lock().iter_mut() {
             for key in state.dirty.drain() {
                 if let Some(package) = state.packages.get(&key) {
-                    state::encode_into(package, &mut self.buf)?;
-                    out.send(changelog, Some(*partition), key.as_bytes(), &self.buf, None)?;
+                    out.send(
+                        changelog,
+                        Some(*partition),
+                        key.as_bytes(),
+                        &state::encode(package)?,
+                        None,
+                    )?;
                 }
             }
         }
@@ -119,14 +153,52 @@ impl Processor for Fold {
             .filter(|(topic, _)| *topic == self.config.topics.events)
             .map(|(_, partition)| *partition)
             .collect();
+        let started = std::time::Instant::now();
         let restored = state::restore(&self.config, &mine)?;
-        self.partitions.extend(restored);
+        metrics().restored(started.elapsed().as_secs_f64());
+        self.lock().extend(restored);
+        metrics().packages(self.package_count());
         Ok(())
     }
 
     fn revoked(&mut self, partitions: &[(String, i32)]) {
-        for (_, partition) in partitions {
-            self.partitions.remove(partition);
+        {
+            let mut held = self.lock();
+            for (_, partition) in partitions {
+                held.remove(partition);
+            }
         }
+        metrics().packages(self.package_count());
+    }
+}
+
+/// Why the fold rejects a command for its meaning, if it does: `clear_lock` of an unknown
+/// package or of a package without a lock; `set_status` while another command's lock holds
+/// (clear it first). A re-sent command (same id) is never rejected: it is a duplicate.
+fn rejection(
+    package: Option<&PackageState>,
+    event: &ShipmentEvent,
+) -> Option<(&'static str, String)> {
+    if package.is_some_and(|p| p.has_seen(event)) {
+        return None;
+    }
+    let key = &event.package;
+    let at = event.time.millis();
+    let lock = package.and_then(PackageState::manual_lock);
+    match &event.kind {
+        EventKind::ClearLock if package.is_none() => {
+            Some(("unknown_package", format!("unknown package {key}")))
+        }
+        EventKind::ClearLock if lock.is_none() => {
+            Some(("no_lock", format!("{key} has no manual lock to clear")))
+        }
+        EventKind::Status { .. } => match lock {
+            Some(until) if until.is_none_or(|until| until > at) => Some((
+                "lock_conflict",
+                format!("{key} is locked by an earlier manual status; send clear_lock first"),
+            )),
+            _ => None,
+        },
+        _ => None,
     }
 }

@@ -7,6 +7,7 @@ pub mod dlq;
 pub mod engine;
 pub mod fold;
 pub mod normalise;
+pub mod partitioner;
 pub mod state;
 pub mod topics;
 

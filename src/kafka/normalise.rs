@@ -9,10 +9,10 @@ use super::engine::{Output, Processor, Record, StageError};
 use crate::avro::ShipmentEventRecord;
 use crate::carriers::{self, RawRecord};
 use crate::config::Config;
-use crate::domain::{Command, ShipmentEvent};
+use crate::domain::{Command, CommandOutcome, EventKind, ShipmentEvent, Status};
+use crate::telemetry::metrics;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
-use std::fmt::Write;
 use std::sync::Arc;
 
 const STAGE: &str = "normalise";
@@ -22,13 +22,10 @@ pub struct Normalise {
     codec: Arc<Codec>,
     raw_prefix: String,
     commands: String,
+    outcomes: String,
     events: String,
     dlq: String,
     enabled: HashSet<String>,
-    /// The package key of the event in hand (reused: no allocation per event).
-    key: String,
-    /// Encoding buffer (reused).
-    buf: Vec<u8>,
 }
 
 impl Normalise {
@@ -38,11 +35,10 @@ impl Normalise {
             codec,
             raw_prefix: config.topics.raw_prefix.clone(),
             commands: config.topics.commands.clone(),
+            outcomes: config.topics.command_outcomes.clone(),
             events: config.topics.events.clone(),
             dlq: config.topics.dlq.clone(),
             enabled: config.carriers.enabled.iter().cloned().collect(),
-            key: String::new(),
-            buf: Vec::new(),
         }
     }
 
@@ -54,17 +50,21 @@ impl Normalise {
         ]
     }
 
-    fn emit(&mut self, event: &ShipmentEvent, out: &mut Output<'_>) -> Result<(), StageError> {
-        self.codec
-            .encode_event(&ShipmentEventRecord::from(event), &mut self.buf)
+    fn emit(&self, event: &ShipmentEvent, out: &mut Output<'_>) -> Result<(), StageError> {
+        let bytes = self
+            .codec
+            .encode_event(&ShipmentEventRecord::from(event))
             .map_err(|e| StageError::Fatal(format!("encoding a unified event: {e}")))?;
-        self.key.clear();
-        // Writing into a String cannot fail.
-        let _ = write!(self.key, "{}", event.package);
-        out.send(&self.events, None, self.key.as_bytes(), &self.buf, None)
+        out.send(
+            &self.events,
+            None,
+            event.package.to_string().as_bytes(),
+            &bytes,
+            None,
+        )
     }
 
-    fn command(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
+    fn command(&self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
         let received_at = record
             .timestamp_ms
             .and_then(DateTime::<Utc>::from_timestamp_millis)
@@ -75,18 +75,22 @@ impl Normalise {
         {
             Ok(event) => self.emit(&event, out),
             Err(error) => {
-                let poison = Poison {
-                    stage: STAGE,
-                    class: error.class(),
-                    reason: format!("rejected command: {error}"),
-                    carrier: "",
-                };
-                dlq::send(out, &self.dlq, record, &poison)
+                let payload = record.payload.unwrap_or_default();
+                let outcome = CommandOutcome::malformed(payload, &error);
+                tracing::warn!(
+                    topic = record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    command_id = outcome.command_id.as_deref().unwrap_or(""),
+                    reason = %error,
+                    "Command rejected."
+                );
+                send_outcome(out, &self.outcomes, &outcome)
             }
         }
     }
 
-    fn raw(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
+    fn raw(&self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
         let carrier_id = record
             .topic
             .strip_prefix(self.raw_prefix.as_str())
@@ -112,7 +116,22 @@ impl Normalise {
             timestamp_ms: record.timestamp_ms,
         };
         match carriers::map_record(carrier, &raw) {
-            Ok(events) => events.iter().try_for_each(|event| self.emit(event, out)),
+            Ok(events) => {
+                let unknown = events
+                    .iter()
+                    .filter(|e| {
+                        matches!(
+                            e.kind,
+                            EventKind::Status {
+                                status: Status::Unknown,
+                                ..
+                            }
+                        )
+                    })
+                    .count();
+                metrics().mapped(carrier.id(), events.len(), unknown);
+                events.iter().try_for_each(|event| self.emit(event, out))
+            }
             Err(error) => {
                 let poison = Poison {
                     stage: STAGE,
@@ -134,6 +153,19 @@ impl Processor for Normalise {
             self.raw(record, out)
         }
     }
+}
+
+/// Publishes a command's outcome, keyed by command id, in the stage's transaction.
+pub fn send_outcome(
+    out: &mut Output<'_>,
+    topic: &str,
+    outcome: &CommandOutcome,
+) -> Result<(), StageError> {
+    let json =
+        serde_json::to_vec(outcome).map_err(|e| StageError::Fatal(format!("outcome JSON: {e}")))?;
+    let key = outcome.command_id.as_deref().unwrap_or_default();
+    metrics().command(outcome.outcome);
+    out.send(topic, None, key.as_bytes(), &json, None)
 }
 
 /// Escapes regex metacharacters of a topic prefix (`tracking.raw.` → `tracking\.raw\.`).

@@ -5,9 +5,8 @@
 use super::engine::StageError;
 use crate::config::Config;
 use crate::domain::{Outcome, PackageState, ShipmentEvent};
-use rdkafka::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
@@ -75,19 +74,19 @@ pub fn decode(bytes: &[u8]) -> Result<PackageState, String> {
     }
 }
 
-/// The restore consumer's context: the end of a partition is how a restore knows it is
-/// done, not an error to log (librdkafka reports it to the error callback too).
+/// The restore consumer's context: reaching the end of a partition is how a restore ends,
+/// not an error worth a log line.
 struct RestoreContext;
 
-impl ClientContext for RestoreContext {
+impl rdkafka::ClientContext for RestoreContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
-            tracing::error!(reason, "librdkafka: {error}");
+        if error.rdkafka_error_code() != Some(rdkafka::error::RDKafkaErrorCode::PartitionEOF) {
+            tracing::warn!(reason, error = %error, "Restore consumer error.");
         }
     }
 }
 
-impl ConsumerContext for RestoreContext {}
+impl rdkafka::consumer::ConsumerContext for RestoreContext {}
 
 /// Reads changelog partitions from the beginning to their end (read_committed), folding
 /// the values into one state per partition.
@@ -103,7 +102,7 @@ pub fn restore(
         return Ok(restored);
     }
     let topic = &config.topics.state_changelog;
-    let consumer: BaseConsumer<RestoreContext> = super::client_config(&config.kafka)
+    let consumer: BaseConsumer<RestoreContext> = super::client_config(config)
         .set("group.id", format!("{}-restore", config.kafka.group_id))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
@@ -184,6 +183,28 @@ pub fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lookup_tells_found_unknown_and_owned_elsewhere_apart() {
+        let key = "dhl:ABC1";
+        let mine = crate::kafka::partitioner::partition_of(key.as_bytes(), 3);
+        let mut held = HashMap::new();
+        let mut state = PartitionState::default();
+        state.packages.insert(key.into(), PackageState::default());
+        held.insert(mine, state);
+        let view = StateView::new(std::sync::Arc::new(std::sync::Mutex::new(held)), 3);
+        assert!(matches!(view.lookup(key), Lookup::Found(_)));
+        let other = (0..100)
+            .map(|n| format!("dhl:P{n}"))
+            .find(|k| crate::kafka::partitioner::partition_of(k.as_bytes(), 3) != mine)
+            .expect("a key of another partition");
+        assert!(matches!(view.lookup(&other), Lookup::Elsewhere { .. }));
+        let unknown = (0..100)
+            .map(|n| format!("dhl:Q{n}"))
+            .find(|k| crate::kafka::partitioner::partition_of(k.as_bytes(), 3) == mine)
+            .expect("a key of the same partition");
+        assert!(matches!(view.lookup(&unknown), Lookup::Unknown));
+    }
 
     #[test]
     fn state_round_trips_through_the_changelog_format() {
@@ -298,5 +319,55 @@ mod tests {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, RICH_STATE_V1);
         assert_eq!(decode(&bytes), Ok(state));
+    }
+}
+
+/// The fold stage's partitions, shared between the stage thread and package lookups.
+pub type SharedPartitions = std::sync::Arc<std::sync::Mutex<HashMap<i32, PartitionState>>>;
+
+/// A read-only view of this instance's state, for `GET /packages/{carrier}/{tracking}`.
+#[derive(Clone)]
+pub struct StateView {
+    partitions: SharedPartitions,
+    events_partitions: usize,
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// This instance owns the package.
+    Found(Box<PackageState>),
+    /// This instance owns the package's partition but has never seen the package.
+    Unknown,
+    /// Another instance owns the package's partition.
+    Elsewhere {
+        /// The partition of `shipment.events` the package belongs to.
+        partition: i32,
+    },
+}
+
+impl StateView {
+    /// A view of `partitions`; `events_partitions` is the partition count of
+    /// `shipment.events` (to tell which partition a package belongs to).
+    pub fn new(partitions: SharedPartitions, events_partitions: usize) -> Self {
+        Self {
+            partitions,
+            events_partitions,
+        }
+    }
+
+    /// Looks a package key up.
+    pub fn lookup(&self, key: &str) -> Lookup {
+        let partition = super::partitioner::partition_of(key.as_bytes(), self.events_partitions);
+        let Ok(partitions) = self.partitions.lock() else {
+            return Lookup::Elsewhere { partition };
+        };
+        match partitions.get(&partition) {
+            None => Lookup::Elsewhere { partition },
+            Some(state) => match state.packages.get(key) {
+                Some(package) => Lookup::Found(Box::new(package.clone())),
+                None => Lookup::Unknown,
+            },
+        }
     }
 }

@@ -53,7 +53,7 @@ pub enum TopicError {
 pub type PartitionCounts = HashMap<String, usize>;
 
 fn partition_counts(config: &Config) -> Result<PartitionCounts, TopicError> {
-    let consumer: BaseConsumer = super::client_config(&config.kafka)
+    let consumer: BaseConsumer = super::client_config(config)
         .create()
         .map_err(|source| unreachable(config, source))?;
     let timeout = Duration::from_millis(config.kafka.request_timeout_ms);
@@ -108,7 +108,7 @@ pub fn ensure_topics(config: &Config) -> Result<PartitionCounts, TopicError> {
 }
 
 fn create(config: &Config, topics: &[String]) -> Result<(), TopicError> {
-    let admin: AdminClient<DefaultClientContext> = super::client_config(&config.kafka)
+    let admin: AdminClient<DefaultClientContext> = super::client_config(config)
         .create()
         .map_err(|source| unreachable(config, source))?;
     let new_topics: Vec<NewTopic<'_>> = topics

@@ -110,7 +110,15 @@ pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32, bool)]) {
     }
 }
 
-/// A configuration whose topics and group are unique to one test.
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// A configuration whose topics, group and HTTP port are unique to one test.
 pub fn unique_config(stack: &Stack, create_topics: bool) -> Config {
     let id = unique("t");
     let env = [
@@ -135,6 +143,10 @@ pub fn unique_config(stack: &Stack, create_topics: bool) -> Config {
         ),
         ("UNITRACK__TOPICS__PARTITIONS", "3".to_owned()),
         ("UNITRACK__TOPICS__CREATE_TOPICS", create_topics.to_string()),
+        (
+            "UNITRACK__HTTP__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        ),
     ];
     Config::load_with_env(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
         .expect("test configuration is valid")
@@ -171,6 +183,7 @@ pub fn config_env(config: &Config) -> Vec<(String, String)> {
             "UNITRACK__TOPICS__CREATE_TOPICS",
             t.create_topics.to_string(),
         ),
+        ("UNITRACK__HTTP__LISTEN", config.http.listen.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -350,7 +363,7 @@ pub fn consume_until(
 pub async fn decode_changes(
     registry: &str,
     records: &[Consumed],
-) -> Vec<unitrack::avro::StatusChangedRecord> {
+) -> Vec<unitrack::avro::StatusChangedRecord<'static>> {
     use schema_registry_converter::async_impl::avro::AvroDecoder;
     use schema_registry_converter::async_impl::schema_registry::SrSettings;
     let decoder = AvroDecoder::new(SrSettings::new(registry.to_owned()));
@@ -419,21 +432,40 @@ pub fn replayed(carrier: &str, bodies: &[Vec<u8>]) -> Changes {
 }
 
 /// The published status changes, in the same form; a change published twice fails.
-pub fn published(changes: &[unitrack::avro::StatusChangedRecord]) -> Changes {
+pub fn published(changes: &[unitrack::avro::StatusChangedRecord<'_>]) -> Changes {
     let label = |value: serde_json::Value| value.as_str().map(str::to_owned).unwrap_or_default();
     let mut published = Changes::new();
     for c in changes {
         let facts = ChangeFacts {
             status: c.status.as_str().to_owned(),
-            sub_status: c.sub_status.clone(),
+            sub_status: c.sub_status.as_deref().map(str::to_owned),
             previous_status: c.previous_status.map(|s| s.as_str().to_owned()),
             transition_kind: label(serde_json::to_value(c.transition_kind).unwrap_or_default()),
         };
-        let id = (c.package_key.clone(), c.seq);
+        let id = (c.package_key.to_string(), c.seq);
         assert!(
             published.insert(id.clone(), facts).is_none(),
             "status change {id:?} published twice"
         );
     }
     published
+}
+
+/// Waits until unitrack's `/readyz` answers 200 (stages started, partitions restored).
+pub async fn wait_ready(config: &Config) {
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/readyz", config.http.listen);
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(response) = client.get(&url).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not ready within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

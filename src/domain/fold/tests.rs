@@ -560,3 +560,23 @@ proptest! {
         prop_assert_eq!(pair(&state), locked);
     }
 }
+
+#[test]
+fn a_state_with_corrections_locks_and_links_round_trips_through_postcard() {
+    let linkage = Linkage {
+        tenant: Some("t".to_owned()),
+        order_id: None,
+        package_id: None,
+        direction: Default::default(),
+    };
+    let state = fold_all(&[
+        command(0, EventKind::Register(linkage), "reg"),
+        carrier(1, Status::InTransit, None),
+        correction(2, Correction::Latest),
+        correction(3, Correction::LatestWith(Status::Cancelled)),
+        manual(4, Status::Exception, Some(Lock { until: None })),
+    ]);
+    let bytes = postcard::to_allocvec(&state).expect("encodes");
+    let back: PackageState = postcard::from_bytes(&bytes).expect("a changelog record reads back");
+    assert_eq!(back, state);
+}

@@ -1,5 +1,12 @@
+//! Logging and metrics.
+//!
 //! Logging set-up: `tracing` with an `EnvFilter` (from `RUST_LOG`, else the configured
 //! filter), as text or JSON lines on stderr.
+
+pub mod health;
+pub mod metrics;
+
+pub use metrics::{Metrics, metrics};
 
 use crate::config::{LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
