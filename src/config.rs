@@ -152,6 +152,9 @@ pub struct ProcessingConfig {
     pub instance_id: String,
     /// Kafka transaction timeout, in milliseconds.
     pub transaction_timeout_ms: u64,
+    /// How many ids of published carrier events normalise remembers, so as not to publish
+    /// them again; 0 = none.
+    pub published_window: usize,
 }
 
 impl ProcessingConfig {

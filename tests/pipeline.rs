@@ -6,8 +6,8 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use support::{
-    Consumed, Running, consume_until, decode_changes, produce, published, replayed, stack,
-    unique_config,
+    Consumed, Running, consume_until, decode_changes, produce, published, replayed,
+    replayed_event_ids, stack, unique_config,
 };
 use unitrack::config::Config;
 
@@ -190,6 +190,23 @@ async fn duplicates_late_events_and_poison_change_nothing_and_stop_nothing() {
         expected,
         "the duplicate and the late event published nothing"
     );
+
+    // shipment.events carries each of the package's events once: the re-sent body's events
+    // were published with the first one and are not published again.
+    let mapped = replayed_event_ids("dhl", &[body.clone(), body.clone(), late_event(&body)]);
+    let distinct: HashSet<&String> = mapped.iter().collect();
+    assert!(distinct.len() < mapped.len(), "the input repeats events");
+    let events = consume_until(
+        &stack.bootstrap,
+        &config.topics.events,
+        Duration::from_secs(3),
+        |_| false,
+    );
+    let dhl_events = events
+        .iter()
+        .filter(|r| r.key.as_deref().is_some_and(|k| k.starts_with(b"dhl:")))
+        .count();
+    assert_eq!(dhl_events, distinct.len());
 
     // The poison record is in the DLQ with its key, value and provenance.
     let dlq = consume_until(&stack.bootstrap, &config.topics.dlq, WAIT, |r| {

@@ -125,6 +125,14 @@ pub trait Processor: Send + 'static {
 
     /// Partitions were revoked or lost: drop their state.
     fn revoked(&mut self, _partitions: &[(String, i32)]) {}
+
+    /// What was produced since the last commit is committed (the transaction, or the
+    /// flush and the offsets).
+    fn committed(&mut self) {}
+
+    /// What was produced since the last commit is dropped (the transaction aborted, or a
+    /// delivery failed); the records are processed again.
+    fn aborted(&mut self) {}
 }
 
 /// Counts failed deliveries, so that at-least-once never commits past a lost record.
@@ -286,6 +294,7 @@ impl<P: Processor> Shared<P> {
         }
         debug!(records = self.uncommitted, "Committed.");
         metrics().committed(self.stage);
+        self.processor.committed();
         self.transaction_open = false;
         self.offsets.clear();
         self.uncommitted = 0;
@@ -305,6 +314,7 @@ impl<P: Processor> Shared<P> {
         if self.transaction_open {
             metrics().aborted(self.stage);
         }
+        self.processor.aborted();
         self.producer.context().failures.store(0, Ordering::Relaxed);
         self.transaction_open = false;
         self.offsets.clear();

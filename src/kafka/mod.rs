@@ -8,6 +8,7 @@ pub mod engine;
 pub mod fold;
 pub mod normalise;
 pub mod partitioner;
+pub mod published;
 pub mod state;
 pub mod topics;
 

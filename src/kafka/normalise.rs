@@ -6,6 +6,7 @@
 use super::codec::Codec;
 use super::dlq::{self, Poison};
 use super::engine::{Output, Processor, Record, StageError};
+use super::published::PublishedWindow;
 use crate::avro::ShipmentEventRecord;
 use crate::carriers::{self, RawRecord};
 use crate::config::Config;
@@ -26,6 +27,7 @@ pub struct Normalise {
     events: String,
     dlq: String,
     enabled: HashSet<String>,
+    published: PublishedWindow,
 }
 
 impl Normalise {
@@ -39,6 +41,7 @@ impl Normalise {
             events: config.topics.events.clone(),
             dlq: config.topics.dlq.clone(),
             enabled: config.carriers.enabled.iter().cloned().collect(),
+            published: PublishedWindow::new(config.processing.published_window),
         }
     }
 
@@ -90,7 +93,7 @@ impl Normalise {
         }
     }
 
-    fn raw(&self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
+    fn raw(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
         let carrier_id = record
             .topic
             .strip_prefix(self.raw_prefix.as_str())
@@ -130,7 +133,18 @@ impl Normalise {
                     })
                     .count();
                 metrics().mapped(carrier.id(), events.len(), unknown);
-                events.iter().try_for_each(|event| self.emit(event, out))
+                let mut skipped = 0;
+                for event in &events {
+                    if self.published.is_new(event.id) {
+                        self.emit(event, out)?;
+                    } else {
+                        skipped += 1;
+                    }
+                }
+                if skipped > 0 {
+                    metrics().skipped(carrier.id(), skipped);
+                }
+                Ok(())
             }
             Err(error) => {
                 let poison = Poison {
@@ -152,6 +166,14 @@ impl Processor for Normalise {
         } else {
             self.raw(record, out)
         }
+    }
+
+    fn committed(&mut self) {
+        self.published.commit();
+    }
+
+    fn aborted(&mut self) {
+        self.published.abort();
     }
 }
 

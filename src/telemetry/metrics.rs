@@ -12,6 +12,7 @@ pub struct Metrics {
     registry: Registry,
     consumed: IntCounterVec,
     mapped: IntCounterVec,
+    skipped: IntCounterVec,
     unknown_codes: IntCounterVec,
     dead_lettered: IntCounterVec,
     status_changes: IntCounterVec,
@@ -110,6 +111,12 @@ impl Metrics {
                 "Unified events mapped from raw bodies.",
                 &["carrier"],
             ),
+            skipped: counter(
+                &r,
+                "events_skipped_total",
+                "Unified events not published again: published before (processing.published_window).",
+                &["carrier"],
+            ),
             unknown_codes: counter(
                 &r,
                 "unknown_codes_total",
@@ -172,6 +179,13 @@ impl Metrics {
                 .with_label_values(&[carrier])
                 .inc_by(unknown as u64);
         }
+    }
+
+    /// `count` unified events of a raw body were published before and are not again.
+    pub fn skipped(&self, carrier: &str, count: usize) {
+        self.skipped
+            .with_label_values(&[carrier])
+            .inc_by(count as u64);
     }
 
     /// A record went to the dead-letter topic.

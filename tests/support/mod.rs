@@ -397,8 +397,17 @@ pub struct ChangeFacts {
 /// Status changes by identity.
 pub type Changes = std::collections::BTreeMap<ChangeId, ChangeFacts>;
 
-/// The status changes `unitrack replay` prescribes for these bodies of one carrier.
-pub fn replayed(carrier: &str, bodies: &[Vec<u8>]) -> Changes {
+/// The ids of the unified events `unitrack replay` maps from `bodies`, in order, repeats
+/// included.
+pub fn replayed_event_ids(carrier: &str, bodies: &[Vec<u8>]) -> Vec<String> {
+    replay_lines(carrier, bodies)
+        .into_iter()
+        .filter(|line| line["kind"] == "event")
+        .map(|line| line["event"]["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn replay_lines(carrier: &str, bodies: &[Vec<u8>]) -> Vec<serde_json::Value> {
     let mapper = unitrack::carriers::find(carrier).expect("registered carrier");
     let inputs = bodies
         .iter()
@@ -412,6 +421,13 @@ pub fn replayed(carrier: &str, bodies: &[Vec<u8>]) -> Changes {
     String::from_utf8_lossy(&out)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .collect()
+}
+
+/// The status changes `unitrack replay` prescribes for these bodies of one carrier.
+pub fn replayed(carrier: &str, bodies: &[Vec<u8>]) -> Changes {
+    replay_lines(carrier, bodies)
+        .into_iter()
         .filter(|line| line["kind"] == "status_changed")
         .map(|line| {
             let text = |field: &str| line[field].as_str().map(str::to_owned);
