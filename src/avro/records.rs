@@ -11,6 +11,7 @@ use apache_avro::Schema;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 /// An Avro record that does not make a valid domain value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,11 +178,21 @@ impl AvroRecord for ShipmentEventRecord<'_> {
     fn schema() -> &'static Schema {
         shipment_event_schema()
     }
+
+    fn fast_schema() -> &'static serde_avro_fast::Schema {
+        static CELL: OnceLock<serde_avro_fast::Schema> = OnceLock::new();
+        super::parse_fast(super::SHIPMENT_EVENT_AVSC, &CELL)
+    }
 }
 
 impl AvroRecord for StatusChangedRecord<'_> {
     fn schema() -> &'static Schema {
         status_changed_schema()
+    }
+
+    fn fast_schema() -> &'static serde_avro_fast::Schema {
+        static CELL: OnceLock<serde_avro_fast::Schema> = OnceLock::new();
+        super::parse_fast(super::STATUS_CHANGED_AVSC, &CELL)
     }
 }
 

@@ -326,8 +326,8 @@ fn edge_texts() -> Vec<String> {
 }
 const EDGE_LONGS: [i64; 7] = [0, -1, 1, -64, 64, i64::MIN, i64::MAX];
 
-#[test]
-fn the_direct_writer_writes_what_apache_avro_writes_for_every_event() {
+/// Every event record shape: each event kind, every enum symbol, edge numbers and texts.
+fn event_records() -> Vec<ShipmentEventRecord<'static>> {
     let shapes = all_event_shapes();
     let mut records: Vec<ShipmentEventRecord> =
         shapes.iter().map(ShipmentEventRecord::from).collect();
@@ -399,13 +399,23 @@ fn the_direct_writer_writes_what_apache_avro_writes_for_every_event() {
         r.zone = None;
         r.sub_status = None;
     }));
-    for record in &records {
+    records.into_iter().map(owned_event).collect()
+}
+
+fn owned_event(record: ShipmentEventRecord<'_>) -> ShipmentEventRecord<'static> {
+    let bytes = direct(&record);
+    read_datum(shipment_event_schema(), shipment_event_schema(), &bytes).expect("decodes")
+}
+
+#[test]
+fn the_direct_writer_writes_what_apache_avro_writes_for_every_event() {
+    for record in &event_records() {
         assert_eq!(direct(record), reference(record), "{record:?}");
     }
 }
 
-#[test]
-fn the_direct_writer_writes_what_apache_avro_writes_for_every_status_change() {
+/// Every status change record shape, as [`event_records`].
+fn status_change_records() -> Vec<StatusChangedRecord<'static>> {
     let changed = status_change();
     let base = StatusChangedRecord::new(&changed, processed());
     let with = |change: &dyn Fn(&mut StatusChangedRecord)| {
@@ -468,9 +478,49 @@ fn the_direct_writer_writes_what_apache_avro_writes_for_every_status_change() {
             r.codes.clear();
         }));
     }
-    for record in &records {
+    records
+        .into_iter()
+        .map(|record| {
+            let bytes = direct(&record);
+            read_datum(status_changed_schema(), status_changed_schema(), &bytes).expect("decodes")
+        })
+        .collect()
+}
+
+#[test]
+fn the_direct_writer_writes_what_apache_avro_writes_for_every_status_change() {
+    for record in &status_change_records() {
         assert_eq!(direct(record), reference(record), "{record:?}");
     }
+}
+
+#[test]
+fn the_own_schema_reader_reads_what_apache_avro_reads() {
+    for record in event_records() {
+        let bytes = reference(&record);
+        let read: ShipmentEventRecord = read_record(&bytes).expect("reads");
+        assert_eq!(read, record);
+    }
+    for record in status_change_records() {
+        let bytes = reference(&record);
+        let read: StatusChangedRecord = read_record(&bytes).expect("reads");
+        assert_eq!(read, record);
+    }
+}
+
+#[test]
+fn the_own_schema_reader_refuses_truncated_and_foreign_bytes() {
+    let record = &event_records()[0];
+    let bytes = reference(record);
+    for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            read_record::<ShipmentEventRecord>(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+    // A status change is not an event.
+    let change = reference(&status_change_records()[0]);
+    assert!(read_record::<ShipmentEventRecord>(&change).is_err());
 }
 
 #[test]

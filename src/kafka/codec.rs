@@ -130,7 +130,7 @@ impl Codec {
             Framing::Registry { event_id, .. } => {
                 let (id, datum) = avro::confluent_unframe(bytes)?;
                 if id == *event_id {
-                    avro::read_datum(reader, reader, datum)?
+                    avro::read_record(datum)?
                 } else {
                     let writer = self.writer_schema(id)?;
                     avro::read_datum(&writer, reader, datum)?
@@ -145,7 +145,7 @@ impl Codec {
                     }
                     .into());
                 }
-                avro::read_datum(reader, reader, datum)?
+                avro::read_record(datum)?
             }
         };
         Ok(ShipmentEvent::try_from(record).map_err(AvroError::from)?)
