@@ -32,7 +32,8 @@ use crate::domain::{
     TrackingNumber, ZoneSource, parse_local_time,
 };
 use chrono_tz::Tz;
-use serde::Deserialize;
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
 
 /// The `dhl_parcel_de` carrier: DHL Parcel DE (Post & Parcel Germany) XML tracking.
 pub struct DhlParcelDe;
@@ -43,12 +44,7 @@ impl Carrier for DhlParcelDe {
     }
 
     fn map(&self, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
-        let root: Data = quick_xml::de::from_str(raw.text()?).map_err(|e| match e {
-            quick_xml::DeError::InvalidXml(_) | quick_xml::DeError::UnexpectedEof => {
-                MapError::Syntax(e.to_string())
-            }
-            other => MapError::Shape(other.to_string()),
-        })?;
+        let root = Data::read(raw.text()?)?;
         let mut lists = Vec::new();
         root.find("piece-shipment-list", &mut lists);
         for list in &lists {
@@ -80,55 +76,131 @@ impl Carrier for DhlParcelDe {
 
 /// Every element of the answer is a `<data name="...">` with attributes; one struct reads
 /// them all (only the attributes the mapping uses).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 struct Data {
-    #[serde(rename = "@name", default)]
     name: String,
-    #[serde(rename = "@code")]
     code: Option<String>,
-    #[serde(rename = "@error")]
     error: Option<String>,
-    #[serde(rename = "@error-status")]
     error_status: Option<String>,
-    #[serde(rename = "@piece-status")]
     piece_status: Option<String>,
-    #[serde(rename = "@piece-code")]
     piece_code: Option<String>,
-    #[serde(rename = "@piece-identifier")]
     piece_identifier: Option<String>,
-    #[serde(rename = "@status-timestamp")]
     status_timestamp: Option<String>,
-    #[serde(rename = "@status")]
     status: Option<String>,
-    #[serde(rename = "@short-status")]
     short_status: Option<String>,
-    #[serde(rename = "@delivery-event-flag")]
     delivery_event_flag: Option<String>,
-    #[serde(rename = "@event-timestamp")]
     event_timestamp: Option<String>,
-    #[serde(rename = "@event-status")]
     event_status: Option<String>,
-    #[serde(rename = "@event-text")]
     event_text: Option<String>,
-    #[serde(rename = "@event-short-status")]
     event_short_status: Option<String>,
-    #[serde(rename = "@event-location")]
     event_location: Option<String>,
-    #[serde(rename = "@event-country")]
     event_country: Option<String>,
-    #[serde(rename = "@ice")]
     ice: Option<String>,
-    #[serde(rename = "@ric")]
     ric: Option<String>,
-    #[serde(rename = "@standard-event-code")]
     standard_event_code: Option<String>,
-    #[serde(rename = "@ruecksendung")]
     ruecksendung: Option<String>,
-    #[serde(rename = "data", default)]
+    /// The child elements named `data`.
     children: Vec<Data>,
 }
 
+/// A finished element goes to its parent, or is the root.
+fn close(data: Data, open: &mut [Data], root: &mut Option<Data>) {
+    match open.last_mut() {
+        Some(parent) => parent.children.push(data),
+        None => *root = Some(data),
+    }
+}
+
+/// Malformed XML (quick-xml's reader, attribute and escape errors).
+fn syntax(error: impl std::fmt::Display) -> MapError {
+    MapError::Syntax(error.to_string())
+}
+
 impl Data {
+    /// Reads the document's root element (whatever its name) and its `data` descendants;
+    /// other elements are skipped with everything inside them, text is ignored. A pull
+    /// parser: quick-xml's serde deserializer did the same at about four times the cost
+    /// (namespace resolution, a map of attribute names per element).
+    fn read(text: &str) -> Result<Self, MapError> {
+        let mut reader = Reader::from_str(text);
+        let mut open: Vec<Data> = Vec::new();
+        let mut root = None;
+        // Depth inside an element that is not read.
+        let mut skipped = 0usize;
+        loop {
+            let (element, empty) = match reader.read_event().map_err(syntax)? {
+                Event::Start(element) => (element, false),
+                Event::Empty(element) => (element, true),
+                Event::End(_) => {
+                    if skipped > 0 {
+                        skipped -= 1;
+                    } else if let Some(done) = open.pop() {
+                        close(done, &mut open, &mut root);
+                    }
+                    continue;
+                }
+                Event::Eof => break,
+                _ => continue,
+            };
+            let read = skipped == 0
+                && root.is_none()
+                && (open.is_empty() || element.local_name().as_ref() == b"data");
+            if !read {
+                skipped += usize::from(!empty);
+                continue;
+            }
+            let data = Self::of_element(&element)?;
+            if empty {
+                close(data, &mut open, &mut root);
+            } else {
+                open.push(data);
+            }
+        }
+        match root {
+            Some(root) if open.is_empty() && skipped == 0 => Ok(root),
+            _ => Err(MapError::Syntax(
+                "the document ends before its root element does".to_owned(),
+            )),
+        }
+    }
+
+    /// An element's attributes (the element itself: its children come later).
+    fn of_element(element: &BytesStart<'_>) -> Result<Self, MapError> {
+        let mut data = Self::default();
+        for attribute in element.attributes() {
+            let attribute = attribute.map_err(syntax)?;
+            let slot = match attribute.key.as_ref() {
+                b"name" => {
+                    data.name = attribute.unescape_value().map_err(syntax)?.into_owned();
+                    continue;
+                }
+                b"code" => &mut data.code,
+                b"error" => &mut data.error,
+                b"error-status" => &mut data.error_status,
+                b"piece-status" => &mut data.piece_status,
+                b"piece-code" => &mut data.piece_code,
+                b"piece-identifier" => &mut data.piece_identifier,
+                b"status-timestamp" => &mut data.status_timestamp,
+                b"status" => &mut data.status,
+                b"short-status" => &mut data.short_status,
+                b"delivery-event-flag" => &mut data.delivery_event_flag,
+                b"event-timestamp" => &mut data.event_timestamp,
+                b"event-status" => &mut data.event_status,
+                b"event-text" => &mut data.event_text,
+                b"event-short-status" => &mut data.event_short_status,
+                b"event-location" => &mut data.event_location,
+                b"event-country" => &mut data.event_country,
+                b"ice" => &mut data.ice,
+                b"ric" => &mut data.ric,
+                b"standard-event-code" => &mut data.standard_event_code,
+                b"ruecksendung" => &mut data.ruecksendung,
+                _ => continue,
+            };
+            *slot = Some(attribute.unescape_value().map_err(syntax)?.into_owned());
+        }
+        Ok(data)
+    }
+
     /// Collects this element and its descendants named `name`.
     fn find<'a>(&'a self, name: &str, found: &mut Vec<&'a Data>) {
         if self.name == name {
