@@ -14,6 +14,8 @@
 //! The full DPD `status` enum is not public; only the eight event codes of the documented
 //! sample are mapped, every other code is [`Status::Unknown`].
 
+mod pull;
+
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
     CarrierEvent, EventTime, Location, Status, SubCode, TrackingNumber, ZoneSource,
@@ -38,7 +40,11 @@ impl Carrier for Dpd {
     }
 
     fn map(&self, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
-        let envelope: Envelope = quick_xml::de::from_str(raw.text()?).map_err(from_xml)?;
+        let text = raw.text()?;
+        let envelope = match pull::read(text) {
+            Some(envelope) => envelope,
+            None => quick_xml::de::from_str(text).map_err(from_xml)?,
+        };
         let result = match (envelope.body.response, envelope.body.fault) {
             (Some(response), _) => response.trackingresult,
             (None, Some(fault)) => return Err(MapError::Shape(fault.reason())),
@@ -152,6 +158,20 @@ struct Envelope {
     body: Body,
 }
 
+impl Envelope {
+    /// An answer without fault.
+    fn of_status_infos(status_info: Vec<StatusInfo>) -> Self {
+        Self {
+            body: Body {
+                response: Some(TrackingDataResponse {
+                    trackingresult: TrackingResult { status_info },
+                }),
+                fault: None,
+            },
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Body {
     #[serde(rename = "getTrackingDataResponse")]
@@ -171,7 +191,7 @@ struct TrackingResult {
     status_info: Vec<StatusInfo>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StatusInfo {
     status: String,
@@ -200,14 +220,14 @@ impl StatusInfo {
 }
 
 /// `ContentLine`: one text with layout flags (`bold`, `paragraph`) that are not needed.
-#[derive(Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 struct ContentLine {
     #[serde(default)]
     content: String,
 }
 
 /// `ContentItem`: several lines.
-#[derive(Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 struct ContentItem {
     #[serde(default)]
     content: Vec<ContentLine>,

@@ -1,0 +1,307 @@
+//! The fast path for well-formed DPD answers: quick-xml's pull parser fills the same wire
+//! structs as its serde deserializer, at about a third of the cost (no namespace
+//! resolution, no per-element map of field names). It reads only the ordinary shape: an
+//! envelope whose body holds `getTrackingDataResponse`, every `statusInfo` with one
+//! `status` and one `statusHasBeenReached` of `true`/`false`. For anything else (a SOAP
+//! fault, a missing or repeated field, malformed XML...) it answers `None`, and the serde
+//! deserializer reads the body again and words the error.
+
+use super::{ContentItem, ContentLine, Envelope, StatusInfo};
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+/// Where the reader is. Elements not named here are skipped with their content.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Envelope,
+    Body,
+    Response,
+    Result,
+    Info,
+    /// `label`, `location` or `date` of a `statusInfo`, or a line of its `description`.
+    Line(Line),
+    Description,
+    /// The text of a field.
+    Text(Text),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Line {
+    Label,
+    Location,
+    Date,
+    Description,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Text {
+    Status,
+    Reached,
+    Content(Line),
+}
+
+/// The `statusInfo` being read.
+#[derive(Default)]
+struct Info {
+    status: Option<String>,
+    reached: Option<bool>,
+    label: Option<ContentLine>,
+    description: Option<ContentItem>,
+    location: Option<ContentLine>,
+    date: Option<ContentLine>,
+    /// The line being read (`content` is filled by its text).
+    line: Option<ContentLine>,
+}
+
+/// The element `name` inside `parent`, if it is read.
+fn child(parent: Node, name: &[u8]) -> Option<Node> {
+    Some(match (parent, name) {
+        (Node::Envelope, b"Body") => Node::Body,
+        (Node::Body, b"getTrackingDataResponse") => Node::Response,
+        (Node::Response, b"trackingresult") => Node::Result,
+        (Node::Result, b"statusInfo") => Node::Info,
+        (Node::Info, b"status") => Node::Text(Text::Status),
+        (Node::Info, b"statusHasBeenReached") => Node::Text(Text::Reached),
+        (Node::Info, b"label") => Node::Line(Line::Label),
+        (Node::Info, b"location") => Node::Line(Line::Location),
+        (Node::Info, b"date") => Node::Line(Line::Date),
+        (Node::Info, b"description") => Node::Description,
+        (Node::Description, b"content") => Node::Line(Line::Description),
+        (Node::Line(line), b"content") => Node::Text(Text::Content(line)),
+        _ => return None,
+    })
+}
+
+/// Reads `text` as an ordinary DPD answer, or `None` (see the module documentation).
+pub(super) fn read(text: &str) -> Option<Envelope> {
+    let mut reader = Reader::from_str(text);
+    let mut path: Vec<Node> = Vec::with_capacity(8);
+    let mut skipped = 0usize;
+    let mut seen_body = false;
+    let mut seen_response = false;
+    let mut seen_result = false;
+    let mut infos = Vec::new();
+    let mut info = Info::default();
+    let mut buffer = String::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(element) => {
+                if skipped > 0 {
+                    skipped += 1;
+                    continue;
+                }
+                let node = match path.last() {
+                    None => Node::Envelope,
+                    Some(parent) => match child(*parent, element.local_name().as_ref()) {
+                        Some(node) => node,
+                        None if element.local_name().as_ref() == b"Fault" => return None,
+                        None => {
+                            skipped = 1;
+                            continue;
+                        }
+                    },
+                };
+                match node {
+                    Node::Body => seen_body = !seen_body || return None,
+                    Node::Response => seen_response = !seen_response || return None,
+                    Node::Result => seen_result = !seen_result || return None,
+                    Node::Info => info = Info::default(),
+                    Node::Line(_) => info.line = Some(ContentLine::default()),
+                    Node::Description if info.description.is_some() => return None,
+                    Node::Description => info.description = Some(ContentItem::default()),
+                    Node::Text(_) => buffer.clear(),
+                    Node::Envelope => {}
+                }
+                path.push(node);
+            }
+            Event::End(_) => {
+                if skipped > 0 {
+                    skipped -= 1;
+                    continue;
+                }
+                match path.pop()? {
+                    Node::Text(field) => finish_text(field, &mut info, &buffer)?,
+                    Node::Line(line) => finish_line(line, &mut info)?,
+                    Node::Info => infos.push(finish_info(std::mem::take(&mut info))?),
+                    _ => {}
+                }
+            }
+            Event::Text(text) if matches!(path.last(), Some(Node::Text(_))) && skipped == 0 => {
+                buffer.push_str(&text.xml_content().ok()?);
+            }
+            Event::GeneralRef(reference) if matches!(path.last(), Some(Node::Text(_))) => {
+                match reference.resolve_char_ref().ok()? {
+                    Some(c) => buffer.push(c),
+                    None => {
+                        let name = reference.decode().ok()?;
+                        buffer.push_str(quick_xml::escape::resolve_predefined_entity(&name)?);
+                    }
+                }
+            }
+            Event::CData(data) if matches!(path.last(), Some(Node::Text(_))) && skipped == 0 => {
+                buffer.push_str(std::str::from_utf8(&data).ok()?);
+            }
+            // An empty field or container: rare, left to the serde reader.
+            Event::Empty(element) if skipped == 0 => {
+                let parent = path.last()?;
+                if child(*parent, element.local_name().as_ref()).is_some() {
+                    return None;
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !(path.is_empty() && skipped == 0 && seen_body && seen_response && seen_result) {
+        return None;
+    }
+    Some(Envelope::of_status_infos(infos))
+}
+
+fn finish_text(field: Text, info: &mut Info, text: &str) -> Option<()> {
+    match field {
+        Text::Status if info.status.is_none() => info.status = Some(text.to_owned()),
+        Text::Reached if info.reached.is_none() => {
+            info.reached = Some(match text {
+                "true" => true,
+                "false" => false,
+                _ => return None,
+            });
+        }
+        Text::Content(_) => {
+            let line = info.line.as_mut()?;
+            if !line.content.is_empty() {
+                return None;
+            }
+            line.content = text.to_owned();
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+fn finish_line(line: Line, info: &mut Info) -> Option<()> {
+    let done = info.line.take()?;
+    let slot = match line {
+        Line::Description => {
+            info.description.as_mut()?.content.push(done);
+            return Some(());
+        }
+        Line::Label => &mut info.label,
+        Line::Location => &mut info.location,
+        Line::Date => &mut info.date,
+    };
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(done);
+    Some(())
+}
+
+fn finish_info(info: Info) -> Option<StatusInfo> {
+    Some(StatusInfo {
+        status: info.status?,
+        label: info.label,
+        description: info.description,
+        status_has_been_reached: info.reached?,
+        location: info.location,
+        date: info.date,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde_infos(text: &str) -> Option<Vec<StatusInfo>> {
+        let envelope: Envelope = quick_xml::de::from_str(text).ok()?;
+        Some(envelope.body.response?.trackingresult.status_info)
+    }
+
+    fn pull_infos(text: &str) -> Option<Vec<StatusInfo>> {
+        Some(read(text)?.body.response?.trackingresult.status_info)
+    }
+
+    fn fixtures() -> Vec<(String, String)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/carriers/dpd");
+        let mut bodies: Vec<_> = std::fs::read_dir(dir)
+            .expect("fixture folder")
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                (path.extension()? == "xml").then(|| {
+                    let text = std::fs::read_to_string(&path).expect("UTF-8 fixture");
+                    (path.display().to_string(), text)
+                })
+            })
+            .collect();
+        bodies.sort();
+        bodies
+    }
+
+    /// Odd but valid variations of the documented sample.
+    fn variations(text: &str) -> Vec<String> {
+        vec![
+            text.replace("<status>", "<status>  \n ")
+                .replace("</status>", " \t</status>"),
+            text.replace(
+                "DPD has received",
+                "DPD &amp; co &#228;&#x00E4; have &lt;received&gt;",
+            ),
+            text.replace(
+                "<content>Hamburg (DE)</content>",
+                "<content><![CDATA[Hamburg]]> (DE)<!-- comment --></content>",
+            ),
+            text.replace("<bold>true</bold>", "<bold><status>x</status></bold>"),
+            text.replace(
+                "<description>",
+                "<description><unknown><content>x</content></unknown>",
+            ),
+            text.replace("<statusHasBeenReached>true", "<statusHasBeenReached>1"),
+            text.replace("<statusHasBeenReached>true", "<statusHasBeenReached> true "),
+            text.replace("<label>", "<label/><label>"),
+            text.replace(
+                "<status>Depot</status>",
+                "<status>Depot</status><status>Courier</status>",
+            ),
+            text.replace("</statusInfo>", "<description/></statusInfo>"),
+            text.replace("<date>", "<date><content>a</content>"),
+        ]
+    }
+
+    #[test]
+    fn the_pull_reader_reads_what_serde_reads_or_leaves_it_to_serde() {
+        for (name, text) in fixtures() {
+            assert_eq!(
+                pull_infos(&text).is_some(),
+                serde_infos(&text).is_some(),
+                "{name}: every fixture serde reads without a fault takes the fast path"
+            );
+            for (i, body) in std::iter::once(text.clone())
+                .chain(variations(&text))
+                .enumerate()
+            {
+                if let Some(fast) = pull_infos(&body) {
+                    assert_eq!(Some(fast), serde_infos(&body), "{name}, variation {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn faults_and_broken_bodies_are_left_to_serde() {
+        let fault = r#"<soap:Envelope xmlns:soap="s"><soap:Body><soap:Fault>
+            <faultstring>x</faultstring></soap:Fault></soap:Body></soap:Envelope>"#;
+        assert!(read(fault).is_none());
+        let (_, sample) = fixtures()
+            .into_iter()
+            .find(|(name, _)| name.ends_with("/delivered.xml"))
+            .expect("delivered.xml");
+        assert!(read(&sample).is_some());
+        assert!(read(&sample[..sample.len() / 2]).is_none(), "truncated");
+        assert!(
+            read(&sample.replace("<status>", "<Status>")).is_none(),
+            "no status"
+        );
+        assert!(read(&sample.replace("trackingresult", "result")).is_none());
+    }
+}
