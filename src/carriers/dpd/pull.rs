@@ -102,9 +102,9 @@ pub(super) fn read(text: &str) -> Option<Envelope> {
                     },
                 };
                 match node {
-                    Node::Body => seen_body = !seen_body || return None,
-                    Node::Response => seen_response = !seen_response || return None,
-                    Node::Result => seen_result = !seen_result || return None,
+                    Node::Body => first(&mut seen_body)?,
+                    Node::Response => first(&mut seen_response)?,
+                    Node::Result => first(&mut seen_result)?,
                     Node::Info => info = Info::default(),
                     Node::Line(_) => info.line = Some(ContentLine::default()),
                     Node::Description if info.description.is_some() => return None,
@@ -156,6 +156,11 @@ pub(super) fn read(text: &str) -> Option<Envelope> {
         return None;
     }
     Some(Envelope::of_status_infos(infos))
+}
+
+/// Marks an element that may occur once; `None` the second time.
+fn first(seen: &mut bool) -> Option<()> {
+    (!std::mem::replace(seen, true)).then_some(())
 }
 
 fn finish_text(field: Text, info: &mut Info, text: &str) -> Option<()> {
