@@ -6,7 +6,7 @@
 use super::codec::Codec;
 use super::dlq::{self, Poison};
 use super::engine::{Output, Processor, Record, StageError};
-use super::published::PublishedWindow;
+use super::published::{PublishedWindow, body_digest};
 use crate::avro::ShipmentEventRecord;
 use crate::carriers::{self, RawRecord};
 use crate::config::Config;
@@ -118,6 +118,11 @@ impl Normalise {
             payload: record.payload.unwrap_or_default(),
             timestamp_ms: record.timestamp_ms,
         };
+        let digest = body_digest(carrier.id(), record.key, raw.payload);
+        if self.published.has_body(digest) {
+            metrics().body_skipped(carrier.id());
+            return Ok(());
+        }
         match carriers::map_record(carrier, &raw) {
             Ok(events) => {
                 let unknown = events
@@ -144,6 +149,7 @@ impl Normalise {
                 if skipped > 0 {
                     metrics().skipped(carrier.id(), skipped);
                 }
+                self.published.body_done(digest);
                 Ok(())
             }
             Err(error) => {

@@ -6,7 +6,12 @@
 //! saves its Avro encoding, its trip through Kafka and its decoding in the fold, and
 //! changes nothing the fold decides.
 //!
-//! The window holds the ids of the last `capacity` events published, in first-published
+//! A raw body re-sent unchanged (a poll that found nothing new, the commonest poll there is)
+//! is not even mapped: once all its events are published, the digest of the body (carrier,
+//! record key and bytes: all a mapper reads) joins the window too. A body that was poison
+//! is not remembered, so each copy reaches the dead-letter topic.
+//!
+//! The window holds the last `capacity` event ids and body digests, in first-published
 //! order. An id counts as published once the transaction (or at-least-once commit) that
 //! carried it commits: ids of the open transaction are forgotten when it aborts, so a
 //! rewound record publishes its events again. Within the open transaction an id published
@@ -19,6 +24,19 @@
 use crate::domain::EventId;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use xxhash_rust::xxh3::Xxh3;
+
+/// What a raw body is, for the window: 128 bits of XXH3 over the carrier, the record key
+/// and the body, each length-prefixed. Not an event id (a SHA-256), but as unlikely to
+/// collide with one.
+pub fn body_digest(carrier: &str, key: Option<&[u8]>, payload: &[u8]) -> u128 {
+    let mut hasher = Xxh3::new();
+    for part in [carrier.as_bytes(), key.unwrap_or_default(), payload] {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher.digest128()
+}
 
 /// Event ids published recently (see the module documentation).
 #[derive(Debug, Default)]
@@ -43,10 +61,23 @@ impl PublishedWindow {
     /// Whether `id` is new: not published by a committed transaction or earlier in the open
     /// one. A new id is remembered as part of the open transaction.
     pub fn is_new(&mut self, id: EventId) -> bool {
+        self.remember(u128::from_be_bytes(id.0))
+    }
+
+    /// Whether a body with this [`body_digest`] had all its events published.
+    pub fn has_body(&self, digest: u128) -> bool {
+        self.ids.contains(&digest)
+    }
+
+    /// All events of the body with this digest are published (in the open transaction).
+    pub fn body_done(&mut self, digest: u128) {
+        self.remember(digest);
+    }
+
+    fn remember(&mut self, key: u128) -> bool {
         if self.capacity == 0 {
             return true;
         }
-        let key = u128::from_be_bytes(id.0);
         if !self.ids.insert(key) {
             return false;
         }
@@ -170,11 +201,37 @@ mod tests {
     }
 
     #[test]
+    fn a_body_is_known_once_done_and_forgotten_on_abort() {
+        let digest = body_digest("dpd", Some(b"0123"), b"<xml/>");
+        let mut window = PublishedWindow::new(10);
+        assert!(!window.has_body(digest));
+        window.body_done(digest);
+        assert!(window.has_body(digest), "within the open transaction");
+        window.abort();
+        assert!(!window.has_body(digest));
+        window.body_done(digest);
+        window.commit();
+        assert!(window.has_body(digest));
+    }
+
+    #[test]
+    fn the_digest_covers_carrier_key_and_body() {
+        let digest = body_digest("dpd", Some(b"0123"), b"<xml/>");
+        assert_ne!(digest, body_digest("gls", Some(b"0123"), b"<xml/>"));
+        assert_ne!(digest, body_digest("dpd", Some(b"0124"), b"<xml/>"));
+        assert_ne!(digest, body_digest("dpd", Some(b"0123"), b"<xml />"));
+        assert_ne!(digest, body_digest("dpd", None, b"0123<xml/>"));
+        assert_eq!(digest, body_digest("dpd", Some(b"0123"), b"<xml/>"));
+    }
+
+    #[test]
     fn a_window_of_zero_remembers_nothing() {
         let mut window = PublishedWindow::new(0);
         assert!(window.is_new(id(1)));
+        window.body_done(7);
         window.commit();
         assert!(window.is_new(id(1)));
+        assert!(!window.has_body(7));
         assert!(window.is_empty());
     }
 }

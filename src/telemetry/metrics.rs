@@ -13,6 +13,7 @@ pub struct Metrics {
     consumed: IntCounterVec,
     mapped: IntCounterVec,
     skipped: IntCounterVec,
+    bodies_skipped: IntCounterVec,
     unknown_codes: IntCounterVec,
     dead_lettered: IntCounterVec,
     status_changes: IntCounterVec,
@@ -117,6 +118,12 @@ impl Metrics {
                 "Unified events not published again: published before (processing.published_window).",
                 &["carrier"],
             ),
+            bodies_skipped: counter(
+                &r,
+                "bodies_skipped_total",
+                "Raw bodies not mapped: the same body's events were all published before.",
+                &["carrier"],
+            ),
             unknown_codes: counter(
                 &r,
                 "unknown_codes_total",
@@ -186,6 +193,11 @@ impl Metrics {
         self.skipped
             .with_label_values(&[carrier])
             .inc_by(count as u64);
+    }
+
+    /// A raw body was seen before and not mapped again.
+    pub fn body_skipped(&self, carrier: &str) {
+        self.bodies_skipped.with_label_values(&[carrier]).inc();
     }
 
     /// A record went to the dead-letter topic.
