@@ -51,10 +51,16 @@ pub struct PublishedWindow {
 
 impl PublishedWindow {
     /// A window of the last `capacity` ids; 0 remembers nothing (every event is published).
+    ///
+    /// Sized for `capacity` at once: growing would rehash up to a million ids in one
+    /// record's time, and leave the smaller tables' memory with the allocator. Pages the
+    /// window has not used yet are not resident.
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            ..Self::default()
+            ids: HashSet::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
+            order: VecDeque::with_capacity(capacity),
+            pending: 0,
         }
     }
 
@@ -78,17 +84,19 @@ impl PublishedWindow {
         if self.capacity == 0 {
             return true;
         }
-        if !self.ids.insert(key) {
+        if self.ids.contains(&key) {
             return false;
         }
-        self.order.push_back(key);
-        self.pending += 1;
-        if self.order.len() > self.capacity
+        // Full: the oldest id leaves first, so that neither the set nor the queue grows.
+        if self.order.len() == self.capacity
             && let Some(oldest) = self.order.pop_front()
         {
             self.ids.remove(&oldest);
             self.pending = self.pending.min(self.order.len());
         }
+        self.ids.insert(key);
+        self.order.push_back(key);
+        self.pending += 1;
         true
     }
 

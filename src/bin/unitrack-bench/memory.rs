@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use unitrack::carriers::{self, RawRecord as MapperInput};
 use unitrack::domain::{Command, ShipmentEvent};
+use unitrack::kafka::published::PublishedWindow;
 use unitrack::kafka::state::PartitionState;
+use xxhash_rust::xxh3::xxh3_128;
 
 /// What the probe found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +31,10 @@ pub struct Memory {
     pub rss_after_kib: u64,
     /// Seconds to build the state.
     pub seconds: f64,
+    /// Ids in normalise's published window (`processing.published_window`, default size).
+    pub window_ids: u64,
+    /// VmRSS growth while filling the window, KiB.
+    pub window_kib: u64,
 }
 
 impl Memory {
@@ -122,6 +128,7 @@ pub fn measure(packages: u64, partitions: u32) -> Result<Memory> {
         bail!("state holds {held} packages, expected {packages}");
     }
     std::hint::black_box(&states);
+    let (window_ids, window_kib) = window()?;
     Ok(Memory {
         packages,
         partitions,
@@ -129,7 +136,33 @@ pub fn measure(packages: u64, partitions: u32) -> Result<Memory> {
         rss_before_kib,
         rss_after_kib,
         seconds,
+        window_ids,
+        window_kib,
     })
+}
+
+/// Normalise's published window filled to its default size: the memory it adds to a
+/// normalise stage (beside the fold state, not part of it).
+fn window() -> Result<(u64, u64)> {
+    let ids = unitrack::config::Config::load_with_env(None, Vec::new())
+        .map_err(|e| anyhow::anyhow!("default configuration: {e:?}"))?
+        .processing
+        .published_window;
+    let before = rss_kib()?;
+    let mut window = PublishedWindow::new(ids);
+    // A fifth more than it holds, so that the oldest ids are leaving as in a long run.
+    for n in 0..(ids + ids / 5) as u64 {
+        // Ids are SHA-256 output: any well-spread 128 bits behave alike.
+        let id = unitrack::domain::EventId(xxh3_128(&n.to_le_bytes()).to_be_bytes());
+        window.is_new(id);
+        if n % 5000 == 4999 {
+            window.commit();
+        }
+    }
+    window.commit();
+    let after = rss_kib()?;
+    std::hint::black_box(&window);
+    Ok((ids as u64, after.saturating_sub(before)))
 }
 
 /// Runs [`measure`] in a child process (this binary with `--memory-probe`).

@@ -320,6 +320,14 @@ impl Report {
                 memory.rss_after_kib / 1024,
                 memory.bytes_per_package(),
             );
+            let _ = writeln!(
+                out,
+                "\nNormalise's published window (`processing.published_window`, not part of the \
+                 fold state) at {} ids: {} MiB resident, {:.0} bytes per id.",
+                memory.window_ids,
+                memory.window_kib / 1024,
+                (memory.window_kib * 1024) as f64 / memory.window_ids.max(1) as f64,
+            );
         }
         let g1 = ratio(eos, base);
         let g2 = ratio(eos, alo);
