@@ -111,6 +111,14 @@ fn close(data: Data, open: &mut [Data], root: &mut Option<Data>) {
     }
 }
 
+/// An attribute the mapping reads, given twice in one element.
+fn repeated(attribute: &quick_xml::events::attributes::Attribute<'_>) -> MapError {
+    MapError::Syntax(format!(
+        "attribute `{}` is repeated",
+        String::from_utf8_lossy(attribute.key.as_ref())
+    ))
+}
+
 /// Malformed XML (quick-xml's reader, attribute and escape errors).
 fn syntax(error: impl std::fmt::Display) -> MapError {
     MapError::Syntax(error.to_string())
@@ -167,10 +175,16 @@ impl Data {
     /// An element's attributes (the element itself: its children come later).
     fn of_element(element: &BytesStart<'_>) -> Result<Self, MapError> {
         let mut data = Self::default();
-        for attribute in element.attributes() {
+        let mut named = false;
+        // quick-xml's own check for repeated attribute names compares every pair (a quarter
+        // of the reading time for DHL's 25 attributes per element); a repeated attribute the
+        // mapping reads is refused below, the others do not matter.
+        for attribute in element.attributes().with_checks(false) {
             let attribute = attribute.map_err(syntax)?;
             let slot = match attribute.key.as_ref() {
+                b"name" if named => return Err(repeated(&attribute)),
                 b"name" => {
+                    named = true;
                     data.name = attribute.unescape_value().map_err(syntax)?.into_owned();
                     continue;
                 }
@@ -196,6 +210,9 @@ impl Data {
                 b"ruecksendung" => &mut data.ruecksendung,
                 _ => continue,
             };
+            if slot.is_some() {
+                return Err(repeated(&attribute));
+            }
             *slot = Some(attribute.unescape_value().map_err(syntax)?.into_owned());
         }
         Ok(data)
@@ -631,6 +648,35 @@ mod tests {
     fn status_of(attributes: &str) -> (Status, Option<SubCode>) {
         let event = one_event(attributes);
         (event.status, event.sub_status)
+    }
+
+    #[test]
+    fn the_reader_takes_data_elements_and_refuses_what_is_not_xml() {
+        let piece = |inner: &str| {
+            format!(
+                r#"<?xml version="1.0"?><data name="piece-shipment-list" code="0"><!-- c --><data name="piece-shipment" piece-code="00340434161094042557">{inner}</data></data>"#
+            )
+        };
+        let event = r#"<data name="piece-event-list"><data name="piece-event" event-timestamp="18.03.2016 10:02" event-text="Zugestellt &amp; quittiert" ice="DLVRD" ric="ACCPK"/></data>"#;
+        let events = map(&piece(event)).expect("maps");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].text.as_deref(), Some("Zugestellt & quittiert"));
+        // Elements that are not `data` are skipped with all they hold.
+        let hidden = format!("<other>{event}</other>");
+        assert!(map(&piece(&hidden)).expect("maps").is_empty());
+        for broken in [
+            piece(&event.replace(r#"ice="DLVRD""#, r#"ice="DLVRD" ice="PCKDU""#)),
+            piece(&event.replace(r#"ice="DLVRD""#, "ice=DLVRD")),
+            piece(event).replace("</data></data>", "</data>"),
+            piece(event).replace("&amp;", "&bogus;"),
+            String::new(),
+        ] {
+            let error = map(&broken).expect_err("poison");
+            assert_eq!(error.class(), "syntax", "{broken}: {error}");
+        }
+        // A repeated attribute the mapping does not read is no reason to refuse the body.
+        let extra = event.replace(r#"ice="DLVRD""#, r#"ice="DLVRD" x="1" x="2""#);
+        assert_eq!(map(&piece(&extra)).expect("maps").len(), 1);
     }
 
     #[test]
