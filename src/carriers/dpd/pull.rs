@@ -243,34 +243,38 @@ mod tests {
         bodies
     }
 
-    /// Odd but valid variations of the documented sample.
+    /// Odd but valid variations of the documented sample: (replace, by).
+    const VARIATIONS: [(&str, &str); 11] = [
+        ("<status>", "<status>  \n "),
+        (
+            "DPD has received",
+            "DPD &amp; co &#228;&#x00E4; have &lt;received&gt;",
+        ),
+        (
+            "<content>Hamburg (DE)</content>",
+            "<content><![CDATA[Hamburg]]> (DE)<!-- c --></content>",
+        ),
+        ("<bold>true</bold>", "<bold><status>x</status></bold>"),
+        (
+            "<description>",
+            "<description><unknown><content>x</content></unknown>",
+        ),
+        ("<statusHasBeenReached>true", "<statusHasBeenReached>1"),
+        ("<statusHasBeenReached>true", "<statusHasBeenReached> true "),
+        ("<label>", "<label/><label>"),
+        (
+            "<status>Depot</status>",
+            "<status>Depot</status><status>Courier</status>",
+        ),
+        ("</statusInfo>", "<description/></statusInfo>"),
+        ("<date>", "<date><content>a</content>"),
+    ];
+
     fn variations(text: &str) -> Vec<String> {
-        vec![
-            text.replace("<status>", "<status>  \n ")
-                .replace("</status>", " \t</status>"),
-            text.replace(
-                "DPD has received",
-                "DPD &amp; co &#228;&#x00E4; have &lt;received&gt;",
-            ),
-            text.replace(
-                "<content>Hamburg (DE)</content>",
-                "<content><![CDATA[Hamburg]]> (DE)<!-- comment --></content>",
-            ),
-            text.replace("<bold>true</bold>", "<bold><status>x</status></bold>"),
-            text.replace(
-                "<description>",
-                "<description><unknown><content>x</content></unknown>",
-            ),
-            text.replace("<statusHasBeenReached>true", "<statusHasBeenReached>1"),
-            text.replace("<statusHasBeenReached>true", "<statusHasBeenReached> true "),
-            text.replace("<label>", "<label/><label>"),
-            text.replace(
-                "<status>Depot</status>",
-                "<status>Depot</status><status>Courier</status>",
-            ),
-            text.replace("</statusInfo>", "<description/></statusInfo>"),
-            text.replace("<date>", "<date><content>a</content>"),
-        ]
+        VARIATIONS
+            .iter()
+            .map(|(from, to)| text.replace(from, to))
+            .collect()
     }
 
     #[test]
