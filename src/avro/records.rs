@@ -208,8 +208,8 @@ fn codes_record(codes: &[RawCode]) -> Vec<RawCodeRecord<'_>> {
         .collect()
 }
 
-fn location_record(location: &Option<Location>) -> Option<LocationRecord<'_>> {
-    location.as_ref().map(|l| LocationRecord {
+fn location_record(location: Option<&Location>) -> Option<LocationRecord<'_>> {
+    location.map(|l| LocationRecord {
         city: borrowed(&l.city),
         postal_code: borrowed(&l.postal_code),
         country: borrowed(&l.country),
@@ -274,11 +274,11 @@ impl<'a> From<&'a ShipmentEvent> for ShipmentEventRecord<'a> {
             direction: event.direction,
             occurred_at: event.time.millis(),
             occurred_at_local: event.time.local.as_ref().map(local_millis),
-            zone: borrowed(&event.time.zone),
+            zone: event.time.zone.as_deref().map(Cow::Borrowed),
             zone_source: event.time.zone_source,
             codes: codes_record(&event.codes),
             text: borrowed(&event.text),
-            location: location_record(&event.location),
+            location: location_record(event.location.as_ref()),
             estimated_delivery: event.estimated_delivery.map(|at| at.timestamp_millis()),
             voids_status: None,
             command_id,
@@ -418,7 +418,7 @@ impl TryFrom<ShipmentEventRecord<'_>> for ShipmentEvent {
             time: EventTime {
                 utc: utc_from_millis(record.occurred_at, "occurred_at")?,
                 local: record.occurred_at_local.and_then(local_from_millis),
-                zone: owned(record.zone),
+                zone: record.zone.map(|zone| Cow::Owned(zone.into_owned())),
                 zone_source: record.zone_source,
             },
             direction: record.direction,
@@ -426,7 +426,7 @@ impl TryFrom<ShipmentEventRecord<'_>> for ShipmentEvent {
                 .codes
                 .into_iter()
                 .map(|code| RawCode {
-                    name: code.name.into_owned(),
+                    name: Cow::Owned(code.name.into_owned()),
                     value: code.value.into_owned(),
                 })
                 .collect(),
@@ -446,11 +446,11 @@ impl TryFrom<ShipmentEventRecord<'_>> for ShipmentEvent {
 
 impl<'a> StatusChangedRecord<'a> {
     /// The record of a change, decided at `processed_at`.
-    pub fn new(changed: &'a StatusChanged, processed_at: DateTime<Utc>) -> Self {
-        let linkage = changed.linkage.as_ref();
+    pub fn new(changed: &StatusChanged<'a>, processed_at: DateTime<Utc>) -> Self {
+        let linkage = changed.linkage;
         Self {
             event_id: event_id_text(changed.event_id),
-            package_key: package_key_text(&changed.package),
+            package_key: package_key_text(changed.package),
             carrier: Cow::Borrowed(&changed.package.carrier),
             tracking_number: Cow::Borrowed(changed.package.tracking_number.as_str()),
             tenant: linkage.and_then(|l| borrowed(&l.tenant)),
@@ -470,15 +470,15 @@ impl<'a> StatusChangedRecord<'a> {
             attempt_no: attempt_record(changed.attempt_no),
             occurred_at: changed.occurred_at.timestamp_millis(),
             occurred_at_local: changed.occurred_at_local.as_ref().map(local_millis),
-            zone: borrowed(&changed.zone),
+            zone: changed.zone.map(Cow::Borrowed),
             zone_source: changed.zone_source,
             processed_at: processed_at.timestamp_millis(),
             source: changed.source,
-            actor: borrowed(&changed.actor),
-            reason: borrowed(&changed.reason),
-            codes: codes_record(&changed.codes),
-            text: borrowed(&changed.text),
-            location: location_record(&changed.location),
+            actor: changed.actor.map(Cow::Borrowed),
+            reason: changed.reason.map(Cow::Borrowed),
+            codes: codes_record(changed.codes),
+            text: changed.text.map(Cow::Borrowed),
+            location: location_record(changed.location),
             estimated_delivery: changed.estimated_delivery.map(|at| at.timestamp_millis()),
             seq: i64::try_from(changed.seq).unwrap_or(i64::MAX),
         }

@@ -273,7 +273,8 @@ fn direct<R: AvroRecord>(record: &R) -> Vec<u8> {
     out
 }
 
-fn status_change() -> StatusChanged {
+/// The event, change and linkage of a status change (it borrows from them).
+fn status_change() -> (ShipmentEvent, Change, Linkage) {
     let event = carrier_event();
     let change = Change {
         previous: Some((Status::OutForDelivery, Some(SubCode::OnVehicle))),
@@ -290,7 +291,7 @@ fn status_change() -> StatusChanged {
         package_id: Some("7".to_owned()),
         direction: Direction::Return,
     };
-    StatusChanged::new(&event, &change, Some(&linkage))
+    (event, change, linkage)
 }
 
 fn processed() -> chrono::DateTime<Utc> {
@@ -406,7 +407,8 @@ fn the_direct_writer_writes_what_apache_avro_writes_for_every_event() {
 
 #[test]
 fn the_direct_writer_writes_what_apache_avro_writes_for_every_status_change() {
-    let changed = status_change();
+    let (event, change, linkage) = status_change();
+    let changed = StatusChanged::new(&event, &change, Some(&linkage));
     let base = StatusChangedRecord::new(&changed, processed());
     let with = |change: &dyn Fn(&mut StatusChangedRecord)| {
         let mut record = base.clone();
@@ -487,7 +489,8 @@ fn records_framed_directly_match_the_generic_framing_and_read_back() {
         read_datum(shipment_event_schema(), shipment_event_schema(), datum).expect("decodes");
     assert_eq!(back, event);
 
-    let change = status_change();
+    let (event, change, linkage) = status_change();
+    let change = StatusChanged::new(&event, &change, Some(&linkage));
     let changed = StatusChangedRecord::new(&change, processed());
     let bytes = single_object_record(&changed).expect("encodes");
     assert_eq!(
@@ -507,7 +510,8 @@ fn record_ids_and_keys_are_their_display_forms() {
     let record = ShipmentEventRecord::from(&event);
     assert_eq!(record.event_id, event.id.to_string());
     assert_eq!(record.package_key, event.package.to_string());
-    let changed = status_change();
+    let (event, change, linkage) = status_change();
+    let changed = StatusChanged::new(&event, &change, Some(&linkage));
     let record = StatusChangedRecord::new(&changed, processed());
     assert_eq!(record.event_id, changed.event_id.to_string());
     assert_eq!(record.package_key, changed.package.to_string());

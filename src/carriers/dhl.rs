@@ -306,7 +306,6 @@ impl Code {
 struct Reading<'a> {
     event: &'a Event<'a>,
     code: Code,
-    text: String,
     time: EventTime,
     status: Status,
     sub: Option<SubCode>,
@@ -322,16 +321,18 @@ fn shipment_events(
         Some(ShipmentId::Number(id)) => TrackingNumber::parse(&id.to_string())?,
         None => raw.key_tracking_number()?,
     };
-    let events: Vec<&Event> = match &shipment.events {
-        Some(events) if !events.is_empty() => events.iter().collect(),
-        _ => shipment.status.iter().collect(),
+    let events = match &shipment.events {
+        Some(events) if !events.is_empty() => events.as_slice(),
+        _ => shipment.status.as_slice(),
     };
     let fallback_zone = Place::country(shipment.destination.as_ref())
         .and_then(zone_of_country)
         .or_else(|| Place::country(shipment.origin.as_ref()).and_then(zone_of_country));
+    // One buffer for the lower-cased texts of all events.
+    let mut text = String::with_capacity(128);
     let readings = events
-        .into_iter()
-        .map(|event| read(event, fallback_zone))
+        .iter()
+        .map(|event| read(event, fallback_zone, &mut text))
         .collect::<Result<Vec<_>, MapError>>()?;
 
     let return_flag = shipment.return_flag == Some(true);
@@ -351,7 +352,8 @@ fn shipment_events(
         .map(|r| {
             let returning = return_flag && turn.is_none_or(|turn| r.time.millis() >= turn);
             let (status, sub) = if returning {
-                returned(r.code, r.status, r.sub, &r.text)
+                lower_text(r.event, &mut text);
+                returned(r.code, r.status, r.sub, &text)
             } else {
                 (r.status, r.sub)
             };
@@ -374,7 +376,11 @@ fn shipment_events(
 }
 
 /// Reads one event: its time and what its code and text say.
-fn read<'a>(event: &'a Event<'a>, fallback_zone: Option<Tz>) -> Result<Reading<'a>, MapError> {
+fn read<'a>(
+    event: &'a Event<'a>,
+    fallback_zone: Option<Tz>,
+    text: &mut String,
+) -> Result<Reading<'a>, MapError> {
     let zone = Place::country(event.location.as_ref())
         .and_then(zone_of_country)
         .map(|zone| (zone, ZoneSource::Location))
@@ -382,7 +388,20 @@ fn read<'a>(event: &'a Event<'a>, fallback_zone: Option<Tz>) -> Result<Reading<'
         .unwrap_or((Tz::Europe__Berlin, ZoneSource::Assumed));
     let time = event_time(&event.timestamp, zone)?;
     let code = Code::parse(event.status_code.as_deref());
-    let mut text = String::with_capacity(128);
+    lower_text(event, text);
+    let (status, sub) = decide(code, text);
+    Ok(Reading {
+        event,
+        code,
+        time,
+        status,
+        sub,
+    })
+}
+
+/// The event's texts (`status | description | remark`), lower-cased, into `text`.
+fn lower_text(event: &Event<'_>, text: &mut String) {
+    text.clear();
     for (i, part) in [&event.status, &event.description, &event.remark]
         .into_iter()
         .flatten()
@@ -400,15 +419,6 @@ fn read<'a>(event: &'a Event<'a>, fallback_zone: Option<Tz>) -> Result<Reading<'
             text.push_str(&part.to_lowercase());
         }
     }
-    let (status, sub) = decide(code, &text);
-    Ok(Reading {
-        event,
-        code,
-        text,
-        time,
-        status,
-        sub,
-    })
 }
 
 /// Status and sub-code of an event from its code and its (lower-cased) text.

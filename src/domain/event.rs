@@ -8,6 +8,7 @@ use super::time::EventTime;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Where an event was seen: free-form parts as the carrier sent them.
@@ -71,8 +72,8 @@ impl Location {
 /// One raw carrier code, named as the carrier names it (`statusCode`, `ice`, `type`...).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RawCode {
-    /// The carrier's name of the field.
-    pub name: String,
+    /// The carrier's name of the field (a mapper's names are literals, kept without a copy).
+    pub name: Cow<'static, str>,
     /// The value as sent.
     pub value: String,
 }
@@ -170,9 +171,9 @@ impl CarrierEvent {
     }
 
     /// Adds a raw code.
-    pub fn code(mut self, name: &str, value: impl Into<String>) -> Self {
+    pub fn code(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.codes.push(RawCode {
-            name: name.to_owned(),
+            name: Cow::Borrowed(name),
             value: value.into(),
         });
         self
@@ -485,10 +486,10 @@ impl ShipmentEvent {
     /// The unified event of a carrier event, with its identity: carrier, tracking number,
     /// raw codes, UTC time and normalised location; never the text or a delivery id.
     pub fn from_carrier(
-        carrier: &str,
+        carrier: &'static str,
         event: CarrierEvent,
     ) -> Result<Self, super::package::IdentityError> {
-        let package = PackageKey::new(carrier, event.tracking_number)?;
+        let package = PackageKey::of_carrier(carrier, event.tracking_number)?;
         // The parts, in this order: "carrier", carrier, tracking number, each code's name
         // and value, UTC millis, normalised location.
         let mut id = IdHasher::default();
