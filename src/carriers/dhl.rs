@@ -48,7 +48,7 @@ impl Carrier for Dhl {
     fn map(&self, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
         let mut events = Vec::new();
         for shipment in shipments(raw.text()?)? {
-            events.extend(shipment_events(&shipment, raw)?);
+            shipment_events(&shipment, raw, &mut events)?;
         }
         Ok(events)
     }
@@ -70,7 +70,7 @@ struct Shipment<'a> {
     status: Option<Event<'a>>,
     #[serde(borrow)]
     events: Option<Vec<Event<'a>>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     estimated_time_of_delivery: Option<Cow<'a, str>>,
 }
 
@@ -89,13 +89,13 @@ struct Event<'a> {
     timestamp: Cow<'a, str>,
     #[serde(borrow)]
     location: Option<Place<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     status_code: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     status: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     description: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     remark: Option<Cow<'a, str>>,
 }
 
@@ -108,11 +108,11 @@ struct Place<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Address<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     country_code: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     postal_code: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     address_locality: Option<Cow<'a, str>>,
 }
 
@@ -140,7 +140,7 @@ struct Envelope<'a> {
     status: Option<Option<Event<'a>>>,
     #[serde(default, borrow, deserialize_with = "present")]
     events: Option<Option<Vec<Event<'a>>>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     estimated_time_of_delivery: Option<Cow<'a, str>>,
 }
 
@@ -311,11 +311,12 @@ struct Reading<'a> {
     sub: Option<SubCode>,
 }
 
-/// The unified events of one shipment.
+/// Appends the unified events of one shipment to `out`.
 fn shipment_events(
     shipment: &Shipment<'_>,
     raw: &RawRecord<'_>,
-) -> Result<Vec<CarrierEvent>, MapError> {
+    out: &mut Vec<CarrierEvent>,
+) -> Result<(), MapError> {
     let tracking = match &shipment.id {
         Some(ShipmentId::Text(id)) => TrackingNumber::parse(id)?,
         Some(ShipmentId::Number(id)) => TrackingNumber::parse(&id.to_string())?,
@@ -347,32 +348,31 @@ fn shipment_events(
         .as_deref()
         .and_then(|at| estimated_delivery(at, fallback_zone));
 
-    Ok(readings
-        .into_iter()
-        .map(|r| {
-            let returning = return_flag && turn.is_none_or(|turn| r.time.millis() >= turn);
-            let (status, sub) = if returning {
-                lower_text(r.event, &mut text);
-                returned(r.code, r.status, r.sub, &text)
-            } else {
-                (r.status, r.sub)
-            };
-            let is_latest = Some(r.time.millis()) == latest;
-            let mut event = CarrierEvent::new(tracking.clone(), r.time, status, sub);
-            if let Some(code) = &r.event.status_code {
-                event = event.code("statusCode", code.clone());
-            }
-            event
-                .text(
-                    r.event
-                        .description
-                        .clone()
-                        .or_else(|| r.event.status.clone()),
-                )
-                .location(location(r.event.location.as_ref()))
-                .estimated_delivery(eta.filter(|_| is_latest))
-        })
-        .collect())
+    out.reserve_exact(readings.len());
+    out.extend(readings.into_iter().map(|r| {
+        let returning = return_flag && turn.is_none_or(|turn| r.time.millis() >= turn);
+        let (status, sub) = if returning {
+            lower_text(r.event, &mut text);
+            returned(r.code, r.status, r.sub, &text)
+        } else {
+            (r.status, r.sub)
+        };
+        let is_latest = Some(r.time.millis()) == latest;
+        let mut event = CarrierEvent::new(tracking.clone(), r.time, status, sub);
+        if let Some(code) = &r.event.status_code {
+            event = event.code("statusCode", code.clone());
+        }
+        event
+            .text(
+                r.event
+                    .description
+                    .clone()
+                    .or_else(|| r.event.status.clone()),
+            )
+            .location(location(r.event.location.as_ref()))
+            .estimated_delivery(eta.filter(|_| is_latest))
+    }));
+    Ok(())
 }
 
 /// Reads one event: its time and what its code and text say.

@@ -216,7 +216,12 @@ pub fn parse_local_time(
 /// The zone of a country when the whole country keeps one zone; `None` for countries with
 /// several (US, CA, RU, AU, BR...) or not listed.
 pub fn zone_of_country(iso2: &str) -> Option<Tz> {
-    let zone = match iso2.to_ascii_uppercase().as_str() {
+    // Every listed code has two letters; upper-cased on the stack (this runs per event).
+    let &[a, b] = iso2.as_bytes() else {
+        return None;
+    };
+    let upper = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
+    let zone = match std::str::from_utf8(&upper).unwrap_or_default() {
         "DE" => Tz::Europe__Berlin,
         "AT" => Tz::Europe__Vienna,
         "CH" => Tz::Europe__Zurich,
