@@ -59,7 +59,8 @@ impl Carrier for Dhl {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Shipment<'a> {
-    id: Option<ShipmentId>,
+    #[serde(borrow)]
+    id: Option<ShipmentId<'a>>,
     return_flag: Option<bool>,
     #[serde(borrow)]
     origin: Option<Place<'a>>,
@@ -77,8 +78,8 @@ struct Shipment<'a> {
 /// DHL sends the id as a string; Karrio's sample has a number.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum ShipmentId {
-    Text(String),
+enum ShipmentId<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
     Number(serde_json::Number),
 }
 
@@ -129,8 +130,8 @@ impl Place<'_> {
 struct Envelope<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     shipments: Option<Vec<Shipment<'a>>>,
-    #[serde(default, deserialize_with = "present")]
-    id: Option<Option<ShipmentId>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    id: Option<Option<ShipmentId<'a>>>,
     return_flag: Option<bool>,
     #[serde(borrow)]
     origin: Option<Place<'a>>,

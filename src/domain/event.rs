@@ -382,7 +382,9 @@ pub(super) struct IdHasher {
     len: usize,
 }
 
+// Inlined: the hasher is about 400 bytes, copied at every call that takes or returns it.
 impl Default for IdHasher {
+    #[inline]
     fn default() -> Self {
         Self {
             sha: Sha256::new(),
@@ -393,6 +395,7 @@ impl Default for IdHasher {
 }
 
 impl IdHasher {
+    #[inline]
     fn bytes(&mut self, bytes: &[u8]) {
         if self.len + bytes.len() > self.buffer.len() {
             self.sha.update(&self.buffer[..self.len]);
@@ -407,6 +410,7 @@ impl IdHasher {
     }
 
     /// Adds one part.
+    #[inline]
     pub(super) fn part(&mut self, part: &str) {
         self.bytes(&(part.len() as u64).to_le_bytes());
         self.bytes(part.as_bytes());
@@ -429,6 +433,7 @@ impl IdHasher {
         }
     }
 
+    #[inline]
     pub(super) fn finish(mut self) -> EventId {
         self.sha.update(&self.buffer[..self.len]);
         let digest = self.sha.finalize();
