@@ -93,16 +93,6 @@ pub struct LinkageRecord<'a> {
     pub direction: Direction,
 }
 
-/// `RawCode` in the schemas.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename = "RawCode")]
-pub struct RawCodeRecord<'a> {
-    /// Field name.
-    pub name: Cow<'a, str>,
-    /// Value.
-    pub value: Cow<'a, str>,
-}
-
 /// `schemas/ShipmentEvent.avsc`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)]
@@ -124,7 +114,9 @@ pub struct ShipmentEventRecord<'a> {
     pub occurred_at_local: Option<i64>,
     pub zone: Option<Cow<'a, str>>,
     pub zone_source: ZoneSource,
-    pub codes: Vec<RawCodeRecord<'a>>,
+    /// `RawCode` in the schema has the domain's fields (`name`, `value`): the codes are
+    /// written straight from the event, without a copy.
+    pub codes: Cow<'a, [RawCode]>,
     pub text: Option<Cow<'a, str>>,
     pub location: Option<LocationRecord<'a>>,
     pub estimated_delivery: Option<i64>,
@@ -166,7 +158,8 @@ pub struct StatusChangedRecord<'a> {
     pub source: ChangeSource,
     pub actor: Option<Cow<'a, str>>,
     pub reason: Option<Cow<'a, str>>,
-    pub codes: Vec<RawCodeRecord<'a>>,
+    /// As in [`ShipmentEventRecord::codes`].
+    pub codes: Cow<'a, [RawCode]>,
     pub text: Option<Cow<'a, str>>,
     pub location: Option<LocationRecord<'a>>,
     pub estimated_delivery: Option<i64>,
@@ -196,16 +189,6 @@ fn local_from_millis(millis: i64) -> Option<NaiveDateTime> {
 fn utc_from_millis(millis: i64, field: &str) -> Result<DateTime<Utc>, RecordError> {
     DateTime::from_timestamp_millis(millis)
         .ok_or_else(|| invalid(format!("{field} {millis} is out of range")))
-}
-
-fn codes_record(codes: &[RawCode]) -> Vec<RawCodeRecord<'_>> {
-    codes
-        .iter()
-        .map(|code| RawCodeRecord {
-            name: Cow::Borrowed(&code.name),
-            value: Cow::Borrowed(&code.value),
-        })
-        .collect()
 }
 
 fn location_record(location: Option<&Location>) -> Option<LocationRecord<'_>> {
@@ -276,7 +259,7 @@ impl<'a> From<&'a ShipmentEvent> for ShipmentEventRecord<'a> {
             occurred_at_local: event.time.local.as_ref().map(local_millis),
             zone: event.time.zone.as_deref().map(Cow::Borrowed),
             zone_source: event.time.zone_source,
-            codes: codes_record(&event.codes),
+            codes: Cow::Borrowed(&event.codes),
             text: borrowed(&event.text),
             location: location_record(event.location.as_ref()),
             estimated_delivery: event.estimated_delivery.map(|at| at.timestamp_millis()),
@@ -422,14 +405,7 @@ impl TryFrom<ShipmentEventRecord<'_>> for ShipmentEvent {
                 zone_source: record.zone_source,
             },
             direction: record.direction,
-            codes: record
-                .codes
-                .into_iter()
-                .map(|code| RawCode {
-                    name: Cow::Owned(code.name.into_owned()),
-                    value: code.value.into_owned(),
-                })
-                .collect(),
+            codes: record.codes.into_owned(),
             text: owned(record.text),
             location: record.location.map(|l| Location {
                 city: owned(l.city),
@@ -476,7 +452,7 @@ impl<'a> StatusChangedRecord<'a> {
             source: changed.source,
             actor: changed.actor.map(Cow::Borrowed),
             reason: changed.reason.map(Cow::Borrowed),
-            codes: codes_record(changed.codes),
+            codes: Cow::Borrowed(changed.codes),
             text: changed.text.map(Cow::Borrowed),
             location: location_record(changed.location),
             estimated_delivery: changed.estimated_delivery.map(|at| at.timestamp_millis()),

@@ -6,6 +6,7 @@ use crate::domain::{
 };
 use apache_avro::types::Value;
 use chrono::{NaiveDate, TimeZone, Utc};
+use std::borrow::Cow;
 
 fn carrier_event() -> ShipmentEvent {
     let local = NaiveDate::from_ymd_opt(2016, 3, 17)
@@ -380,13 +381,13 @@ fn the_direct_writer_writes_what_apache_avro_writes_for_every_event() {
     for text in edge_texts() {
         records.push(with(&|r| {
             r.text = Some(text.clone().into());
-            r.codes = vec![
-                records::RawCodeRecord {
+            r.codes = Cow::Owned(vec![
+                crate::domain::RawCode {
                     name: text.clone().into(),
-                    value: "".into(),
+                    value: String::new(),
                 };
                 3
-            ];
+            ]);
             r.location = Some(records::LocationRecord {
                 city: Some(text.clone().into()),
                 postal_code: None,
@@ -395,7 +396,7 @@ fn the_direct_writer_writes_what_apache_avro_writes_for_every_event() {
         }));
     }
     records.push(with(&|r| {
-        r.codes.clear();
+        r.codes = Cow::Borrowed(&[]);
         r.location = None;
         r.zone = None;
         r.sub_status = None;
@@ -467,7 +468,7 @@ fn the_direct_writer_writes_what_apache_avro_writes_for_every_status_change() {
         records.push(with(&|r| {
             r.actor = Some(text.clone().into());
             r.previous_status = None;
-            r.codes.clear();
+            r.codes = Cow::Borrowed(&[]);
         }));
     }
     for record in &records {
