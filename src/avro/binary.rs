@@ -49,6 +49,7 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     /// Avro `int` and `long`: zig-zag, then variable-length.
+    #[inline]
     fn long(&mut self, n: i64) {
         let mut z = ((n << 1) ^ (n >> 63)) as u64;
         while z >= 0x80 {
@@ -58,6 +59,7 @@ impl Writer<'_> {
         self.out.push(z as u8);
     }
 
+    #[inline]
     fn len(&mut self, len: usize) -> Result<(), Unsupported> {
         let len = i64::try_from(len).map_err(|_| Unsupported("length over i64".to_owned()))?;
         self.long(len);

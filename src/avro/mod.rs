@@ -174,7 +174,9 @@ pub fn read_record<R: AvroRecord + DeserializeOwned>(datum: &[u8]) -> Result<R, 
 
 /// [`confluent_frame`] for one of unitrack's records.
 pub fn confluent_record<R: AvroRecord>(schema_id: u32, record: &R) -> Result<Vec<u8>, AvroError> {
-    let mut out = Vec::with_capacity(256);
+    // Room for a usual record at once (carrier events with a text take 250–400 bytes; a
+    // buffer that has to grow costs a copy and a second allocation).
+    let mut out = Vec::with_capacity(512);
     out.push(0);
     out.extend_from_slice(&schema_id.to_be_bytes());
     record.write_datum(&mut out)?;

@@ -94,16 +94,6 @@ pub struct LinkageRecord<'a> {
     pub direction: Direction,
 }
 
-/// `RawCode` in the schemas.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename = "RawCode")]
-pub struct RawCodeRecord<'a> {
-    /// Field name.
-    pub name: Cow<'a, str>,
-    /// Value.
-    pub value: Cow<'a, str>,
-}
-
 /// `schemas/ShipmentEvent.avsc`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)]
@@ -125,7 +115,9 @@ pub struct ShipmentEventRecord<'a> {
     pub occurred_at_local: Option<i64>,
     pub zone: Option<Cow<'a, str>>,
     pub zone_source: ZoneSource,
-    pub codes: Vec<RawCodeRecord<'a>>,
+    /// `RawCode` in the schema has the domain's fields (`name`, `value`): the codes are
+    /// written straight from the event, without a copy.
+    pub codes: Cow<'a, [RawCode]>,
     pub text: Option<Cow<'a, str>>,
     pub location: Option<LocationRecord<'a>>,
     pub estimated_delivery: Option<i64>,
@@ -167,7 +159,8 @@ pub struct StatusChangedRecord<'a> {
     pub source: ChangeSource,
     pub actor: Option<Cow<'a, str>>,
     pub reason: Option<Cow<'a, str>>,
-    pub codes: Vec<RawCodeRecord<'a>>,
+    /// As in [`ShipmentEventRecord::codes`].
+    pub codes: Cow<'a, [RawCode]>,
     pub text: Option<Cow<'a, str>>,
     pub location: Option<LocationRecord<'a>>,
     pub estimated_delivery: Option<i64>,
@@ -209,18 +202,8 @@ fn utc_from_millis(millis: i64, field: &str) -> Result<DateTime<Utc>, RecordErro
         .ok_or_else(|| invalid(format!("{field} {millis} is out of range")))
 }
 
-fn codes_record(codes: &[RawCode]) -> Vec<RawCodeRecord<'_>> {
-    codes
-        .iter()
-        .map(|code| RawCodeRecord {
-            name: Cow::Borrowed(&code.name),
-            value: Cow::Borrowed(&code.value),
-        })
-        .collect()
-}
-
-fn location_record(location: &Option<Location>) -> Option<LocationRecord<'_>> {
-    location.as_ref().map(|l| LocationRecord {
+fn location_record(location: Option<&Location>) -> Option<LocationRecord<'_>> {
+    location.map(|l| LocationRecord {
         city: borrowed(&l.city),
         postal_code: borrowed(&l.postal_code),
         country: borrowed(&l.country),
@@ -285,11 +268,11 @@ impl<'a> From<&'a ShipmentEvent> for ShipmentEventRecord<'a> {
             direction: event.direction,
             occurred_at: event.time.millis(),
             occurred_at_local: event.time.local.as_ref().map(local_millis),
-            zone: borrowed(&event.time.zone),
+            zone: event.time.zone.as_deref().map(Cow::Borrowed),
             zone_source: event.time.zone_source,
-            codes: codes_record(&event.codes),
+            codes: Cow::Borrowed(&event.codes),
             text: borrowed(&event.text),
-            location: location_record(&event.location),
+            location: location_record(event.location.as_ref()),
             estimated_delivery: event.estimated_delivery.map(|at| at.timestamp_millis()),
             voids_status: None,
             command_id,
@@ -429,18 +412,11 @@ impl TryFrom<ShipmentEventRecord<'_>> for ShipmentEvent {
             time: EventTime {
                 utc: utc_from_millis(record.occurred_at, "occurred_at")?,
                 local: record.occurred_at_local.and_then(local_from_millis),
-                zone: owned(record.zone),
+                zone: record.zone.map(|zone| Cow::Owned(zone.into_owned())),
                 zone_source: record.zone_source,
             },
             direction: record.direction,
-            codes: record
-                .codes
-                .into_iter()
-                .map(|code| RawCode {
-                    name: code.name.into_owned(),
-                    value: code.value.into_owned(),
-                })
-                .collect(),
+            codes: record.codes.into_owned(),
             text: owned(record.text),
             location: record.location.map(|l| Location {
                 city: owned(l.city),
@@ -457,11 +433,11 @@ impl TryFrom<ShipmentEventRecord<'_>> for ShipmentEvent {
 
 impl<'a> StatusChangedRecord<'a> {
     /// The record of a change, decided at `processed_at`.
-    pub fn new(changed: &'a StatusChanged, processed_at: DateTime<Utc>) -> Self {
-        let linkage = changed.linkage.as_ref();
+    pub fn new(changed: &StatusChanged<'a>, processed_at: DateTime<Utc>) -> Self {
+        let linkage = changed.linkage;
         Self {
             event_id: event_id_text(changed.event_id),
-            package_key: package_key_text(&changed.package),
+            package_key: package_key_text(changed.package),
             carrier: Cow::Borrowed(&changed.package.carrier),
             tracking_number: Cow::Borrowed(changed.package.tracking_number.as_str()),
             tenant: linkage.and_then(|l| borrowed(&l.tenant)),
@@ -481,15 +457,15 @@ impl<'a> StatusChangedRecord<'a> {
             attempt_no: attempt_record(changed.attempt_no),
             occurred_at: changed.occurred_at.timestamp_millis(),
             occurred_at_local: changed.occurred_at_local.as_ref().map(local_millis),
-            zone: borrowed(&changed.zone),
+            zone: changed.zone.map(Cow::Borrowed),
             zone_source: changed.zone_source,
             processed_at: processed_at.timestamp_millis(),
             source: changed.source,
-            actor: borrowed(&changed.actor),
-            reason: borrowed(&changed.reason),
-            codes: codes_record(&changed.codes),
-            text: borrowed(&changed.text),
-            location: location_record(&changed.location),
+            actor: changed.actor.map(Cow::Borrowed),
+            reason: changed.reason.map(Cow::Borrowed),
+            codes: Cow::Borrowed(changed.codes),
+            text: changed.text.map(Cow::Borrowed),
+            location: location_record(changed.location),
             estimated_delivery: changed.estimated_delivery.map(|at| at.timestamp_millis()),
             seq: i64::try_from(changed.seq).unwrap_or(i64::MAX),
         }

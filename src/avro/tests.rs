@@ -6,6 +6,7 @@ use crate::domain::{
 };
 use apache_avro::types::Value;
 use chrono::{NaiveDate, TimeZone, Utc};
+use std::borrow::Cow;
 
 fn carrier_event() -> ShipmentEvent {
     let local = NaiveDate::from_ymd_opt(2016, 3, 17)
@@ -273,7 +274,8 @@ fn direct<R: AvroRecord>(record: &R) -> Vec<u8> {
     out
 }
 
-fn status_change() -> StatusChanged {
+/// The event, change and linkage of a status change (it borrows from them).
+fn status_change() -> (ShipmentEvent, Change, Linkage) {
     let event = carrier_event();
     let change = Change {
         previous: Some((Status::OutForDelivery, Some(SubCode::OnVehicle))),
@@ -290,7 +292,7 @@ fn status_change() -> StatusChanged {
         package_id: Some("7".to_owned()),
         direction: Direction::Return,
     };
-    StatusChanged::new(&event, &change, Some(&linkage))
+    (event, change, linkage)
 }
 
 fn processed() -> chrono::DateTime<Utc> {
@@ -379,13 +381,13 @@ fn event_records() -> Vec<ShipmentEventRecord<'static>> {
     for text in edge_texts() {
         records.push(with(&|r| {
             r.text = Some(text.clone().into());
-            r.codes = vec![
-                records::RawCodeRecord {
+            r.codes = Cow::Owned(vec![
+                crate::domain::RawCode {
                     name: text.clone().into(),
-                    value: "".into(),
+                    value: String::new(),
                 };
                 3
-            ];
+            ]);
             r.location = Some(records::LocationRecord {
                 city: Some(text.clone().into()),
                 postal_code: None,
@@ -394,7 +396,7 @@ fn event_records() -> Vec<ShipmentEventRecord<'static>> {
         }));
     }
     records.push(with(&|r| {
-        r.codes.clear();
+        r.codes = Cow::Borrowed(&[]);
         r.location = None;
         r.zone = None;
         r.sub_status = None;
@@ -416,7 +418,8 @@ fn the_direct_writer_writes_what_apache_avro_writes_for_every_event() {
 
 /// Every status change record shape, as [`event_records`].
 fn status_change_records() -> Vec<StatusChangedRecord<'static>> {
-    let changed = status_change();
+    let (event, change, linkage) = status_change();
+    let changed = StatusChanged::new(&event, &change, Some(&linkage));
     let base = StatusChangedRecord::new(&changed, processed());
     let with = |change: &dyn Fn(&mut StatusChangedRecord)| {
         let mut record = base.clone();
@@ -475,7 +478,7 @@ fn status_change_records() -> Vec<StatusChangedRecord<'static>> {
         records.push(with(&|r| {
             r.actor = Some(text.clone().into());
             r.previous_status = None;
-            r.codes.clear();
+            r.codes = Cow::Borrowed(&[]);
         }));
     }
     records
@@ -537,7 +540,8 @@ fn records_framed_directly_match_the_generic_framing_and_read_back() {
         read_datum(shipment_event_schema(), shipment_event_schema(), datum).expect("decodes");
     assert_eq!(back, event);
 
-    let change = status_change();
+    let (event, change, linkage) = status_change();
+    let change = StatusChanged::new(&event, &change, Some(&linkage));
     let changed = StatusChangedRecord::new(&change, processed());
     let bytes = single_object_record(&changed).expect("encodes");
     assert_eq!(
@@ -557,7 +561,8 @@ fn record_ids_and_keys_are_their_display_forms() {
     let record = ShipmentEventRecord::from(&event);
     assert_eq!(record.event_id, event.id.to_string());
     assert_eq!(record.package_key, event.package.to_string());
-    let changed = status_change();
+    let (event, change, linkage) = status_change();
+    let changed = StatusChanged::new(&event, &change, Some(&linkage));
     let record = StatusChangedRecord::new(&changed, processed());
     assert_eq!(record.event_id, changed.event_id.to_string());
     assert_eq!(record.package_key, changed.package.to_string());

@@ -48,7 +48,7 @@ impl Carrier for Dhl {
     fn map(&self, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
         let mut events = Vec::new();
         for shipment in shipments(raw.text()?)? {
-            events.extend(shipment_events(&shipment, raw)?);
+            shipment_events(&shipment, raw, &mut events)?;
         }
         Ok(events)
     }
@@ -59,7 +59,8 @@ impl Carrier for Dhl {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Shipment<'a> {
-    id: Option<ShipmentId>,
+    #[serde(borrow)]
+    id: Option<ShipmentId<'a>>,
     return_flag: Option<bool>,
     #[serde(borrow)]
     origin: Option<Place<'a>>,
@@ -70,15 +71,15 @@ struct Shipment<'a> {
     status: Option<Event<'a>>,
     #[serde(borrow)]
     events: Option<Vec<Event<'a>>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     estimated_time_of_delivery: Option<Cow<'a, str>>,
 }
 
 /// DHL sends the id as a string; Karrio's sample has a number.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum ShipmentId {
-    Text(String),
+enum ShipmentId<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
     Number(serde_json::Number),
 }
 
@@ -89,13 +90,13 @@ struct Event<'a> {
     timestamp: Cow<'a, str>,
     #[serde(borrow)]
     location: Option<Place<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     status_code: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     status: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     description: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     remark: Option<Cow<'a, str>>,
 }
 
@@ -108,11 +109,11 @@ struct Place<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Address<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     country_code: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     postal_code: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     address_locality: Option<Cow<'a, str>>,
 }
 
@@ -129,8 +130,8 @@ impl Place<'_> {
 struct Envelope<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     shipments: Option<Vec<Shipment<'a>>>,
-    #[serde(default, deserialize_with = "present")]
-    id: Option<Option<ShipmentId>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    id: Option<Option<ShipmentId<'a>>>,
     return_flag: Option<bool>,
     #[serde(borrow)]
     origin: Option<Place<'a>>,
@@ -140,7 +141,7 @@ struct Envelope<'a> {
     status: Option<Option<Event<'a>>>,
     #[serde(default, borrow, deserialize_with = "present")]
     events: Option<Option<Vec<Event<'a>>>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     estimated_time_of_delivery: Option<Cow<'a, str>>,
 }
 
@@ -306,32 +307,34 @@ impl Code {
 struct Reading<'a> {
     event: &'a Event<'a>,
     code: Code,
-    text: String,
     time: EventTime,
     status: Status,
     sub: Option<SubCode>,
 }
 
-/// The unified events of one shipment.
+/// Appends the unified events of one shipment to `out`.
 fn shipment_events(
     shipment: &Shipment<'_>,
     raw: &RawRecord<'_>,
-) -> Result<Vec<CarrierEvent>, MapError> {
+    out: &mut Vec<CarrierEvent>,
+) -> Result<(), MapError> {
     let tracking = match &shipment.id {
         Some(ShipmentId::Text(id)) => TrackingNumber::parse(id)?,
         Some(ShipmentId::Number(id)) => TrackingNumber::parse(&id.to_string())?,
         None => raw.key_tracking_number()?,
     };
-    let events: Vec<&Event> = match &shipment.events {
-        Some(events) if !events.is_empty() => events.iter().collect(),
-        _ => shipment.status.iter().collect(),
+    let events = match &shipment.events {
+        Some(events) if !events.is_empty() => events.as_slice(),
+        _ => shipment.status.as_slice(),
     };
     let fallback_zone = Place::country(shipment.destination.as_ref())
         .and_then(zone_of_country)
         .or_else(|| Place::country(shipment.origin.as_ref()).and_then(zone_of_country));
+    // One buffer for the lower-cased texts of all events.
+    let mut text = String::with_capacity(128);
     let readings = events
-        .into_iter()
-        .map(|event| read(event, fallback_zone))
+        .iter()
+        .map(|event| read(event, fallback_zone, &mut text))
         .collect::<Result<Vec<_>, MapError>>()?;
 
     let return_flag = shipment.return_flag == Some(true);
@@ -346,35 +349,39 @@ fn shipment_events(
         .as_deref()
         .and_then(|at| estimated_delivery(at, fallback_zone));
 
-    Ok(readings
-        .into_iter()
-        .map(|r| {
-            let returning = return_flag && turn.is_none_or(|turn| r.time.millis() >= turn);
-            let (status, sub) = if returning {
-                returned(r.code, r.status, r.sub, &r.text)
-            } else {
-                (r.status, r.sub)
-            };
-            let is_latest = Some(r.time.millis()) == latest;
-            let mut event = CarrierEvent::new(tracking.clone(), r.time, status, sub);
-            if let Some(code) = &r.event.status_code {
-                event = event.code("statusCode", code.clone());
-            }
-            event
-                .text(
-                    r.event
-                        .description
-                        .clone()
-                        .or_else(|| r.event.status.clone()),
-                )
-                .location(location(r.event.location.as_ref()))
-                .estimated_delivery(eta.filter(|_| is_latest))
-        })
-        .collect())
+    out.reserve_exact(readings.len());
+    out.extend(readings.into_iter().map(|r| {
+        let returning = return_flag && turn.is_none_or(|turn| r.time.millis() >= turn);
+        let (status, sub) = if returning {
+            lower_text(r.event, &mut text);
+            returned(r.code, r.status, r.sub, &text)
+        } else {
+            (r.status, r.sub)
+        };
+        let is_latest = Some(r.time.millis()) == latest;
+        let mut event = CarrierEvent::new(tracking.clone(), r.time, status, sub);
+        if let Some(code) = &r.event.status_code {
+            event = event.code("statusCode", code.clone());
+        }
+        event
+            .text(
+                r.event
+                    .description
+                    .clone()
+                    .or_else(|| r.event.status.clone()),
+            )
+            .location(location(r.event.location.as_ref()))
+            .estimated_delivery(eta.filter(|_| is_latest))
+    }));
+    Ok(())
 }
 
 /// Reads one event: its time and what its code and text say.
-fn read<'a>(event: &'a Event<'a>, fallback_zone: Option<Tz>) -> Result<Reading<'a>, MapError> {
+fn read<'a>(
+    event: &'a Event<'a>,
+    fallback_zone: Option<Tz>,
+    text: &mut String,
+) -> Result<Reading<'a>, MapError> {
     let zone = Place::country(event.location.as_ref())
         .and_then(zone_of_country)
         .map(|zone| (zone, ZoneSource::Location))
@@ -382,7 +389,20 @@ fn read<'a>(event: &'a Event<'a>, fallback_zone: Option<Tz>) -> Result<Reading<'
         .unwrap_or((Tz::Europe__Berlin, ZoneSource::Assumed));
     let time = event_time(&event.timestamp, zone)?;
     let code = Code::parse(event.status_code.as_deref());
-    let mut text = String::with_capacity(128);
+    lower_text(event, text);
+    let (status, sub) = decide(code, text);
+    Ok(Reading {
+        event,
+        code,
+        time,
+        status,
+        sub,
+    })
+}
+
+/// The event's texts (`status | description | remark`), lower-cased, into `text`.
+fn lower_text(event: &Event<'_>, text: &mut String) {
+    text.clear();
     for (i, part) in [&event.status, &event.description, &event.remark]
         .into_iter()
         .flatten()
@@ -400,15 +420,6 @@ fn read<'a>(event: &'a Event<'a>, fallback_zone: Option<Tz>) -> Result<Reading<'
             text.push_str(&part.to_lowercase());
         }
     }
-    let (status, sub) = decide(code, &text);
-    Ok(Reading {
-        event,
-        code,
-        text,
-        time,
-        status,
-        sub,
-    })
 }
 
 /// Status and sub-code of an event from its code and its (lower-cased) text.

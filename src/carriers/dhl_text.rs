@@ -306,13 +306,21 @@ impl RuleMatches {
         self.0[row / 64] |= 1 << (row % 64);
     }
 
-    /// The matching rows, in table order.
+    /// The matching rows, in table order: the set bits, lowest first (a text matches a
+    /// few rows; testing all of them cost more than finding the matches).
     fn rules(&self) -> impl Iterator<Item = &'static (&'static str, Status, Option<SubCode>)> {
-        TEXT_RULES
+        self.0
             .iter()
             .enumerate()
-            .filter(|(row, _)| self.0[row / 64] & (1 << (row % 64)) != 0)
-            .map(|(_, rule)| rule)
+            .flat_map(|(word, &bits)| {
+                let mut bits = bits;
+                std::iter::from_fn(move || {
+                    let bit = bits.trailing_zeros() as usize;
+                    bits &= bits.wrapping_sub(1);
+                    (bit < 64).then_some(word * 64 + bit)
+                })
+            })
+            .filter_map(|row| TEXT_RULES.get(row))
     }
 }
 
@@ -383,11 +391,16 @@ mod tests {
             .map(str::to_owned),
         );
         for text in &texts {
-            assert_eq!(
-                RuleMatches::of(text),
-                RuleMatches::one_by_one(text),
-                "{text}"
-            );
+            let matches = RuleMatches::of(text);
+            assert_eq!(matches, RuleMatches::one_by_one(text), "{text}");
+            // The rows come out in table order, as the table would list them.
+            let in_order: Vec<_> = TEXT_RULES
+                .iter()
+                .enumerate()
+                .filter(|(row, _)| matches.0[row / 64] & (1 << (row % 64)) != 0)
+                .map(|(_, rule)| rule)
+                .collect();
+            assert_eq!(matches.rules().collect::<Vec<_>>(), in_order, "{text}");
         }
         let needles: Vec<&str> = TEXT_RULES.iter().map(|(needle, ..)| *needle).collect();
         let every_needle = needles.join(" | ");

@@ -31,20 +31,30 @@ impl Carrier for Gls {
     }
 
     fn map(&self, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
-        let body: ParcelsResponse =
-            serde_json::from_slice(raw.payload).map_err(|e| MapError::from_json(&e))?;
+        // UTF-8 checked once for the whole body rather than string by string; a body that
+        // is not UTF-8 is read as bytes, so its error reads as before.
+        let body: ParcelsResponse = match std::str::from_utf8(raw.payload) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(raw.payload),
+        }
+        .map_err(|e| MapError::from_json(&e))?;
         let mut events = Vec::new();
         for (index, parcel) in body.parcels.iter().enumerate() {
             if parcel.error_code.is_none() {
-                events.extend(parcel_events(index, parcel)?);
+                parcel_events(index, parcel, &mut events)?;
             }
         }
         Ok(events)
     }
 }
 
-/// The events of one found parcel: its status (when it adds something), then its events.
-fn parcel_events(index: usize, parcel: &Parcel<'_>) -> Result<Vec<CarrierEvent>, MapError> {
+/// Appends the events of one found parcel: its status (when it adds something), then its
+/// events.
+fn parcel_events(
+    index: usize,
+    parcel: &Parcel<'_>,
+    events: &mut Vec<CarrierEvent>,
+) -> Result<(), MapError> {
     let missing = |name: &str| MapError::Shape(format!("parcels[{index}]: missing field `{name}`"));
     let unitno = parcel.unitno.as_deref().ok_or_else(|| missing("unitno"))?;
     let status_code = parcel.status.as_deref().ok_or_else(|| missing("status"))?;
@@ -52,14 +62,16 @@ fn parcel_events(index: usize, parcel: &Parcel<'_>) -> Result<Vec<CarrierEvent>,
     let status_time = status_time.ok_or_else(|| missing("statusDateTime"))?;
     let tracking = TrackingNumber::parse(unitno)?;
 
-    let mut events = parcel
-        .events
-        .iter()
-        .flatten()
-        .map(|event| carrier_event(&tracking, event))
-        .collect::<Result<Vec<_>, MapError>>()?;
+    let start = events.len();
+    let parcel_events = parcel.events.as_deref().unwrap_or_default();
+    // Room for the status event too.
+    events.reserve_exact(parcel_events.len() + 1);
+    for event in parcel_events {
+        events.push(carrier_event(&tracking, event)?);
+    }
 
-    let reported = |status| status != Status::Unknown && events.iter().any(|e| e.status == status);
+    let ours = &events[start..];
+    let reported = |status| status != Status::Unknown && ours.iter().any(|e| e.status == status);
     let time = || parse_offset_time(status_time).map(EventTime::with_offset);
     let own = match classify_status(status_code) {
         Some((status, _)) if reported(status) => None,
@@ -67,9 +79,9 @@ fn parcel_events(index: usize, parcel: &Parcel<'_>) -> Result<Vec<CarrierEvent>,
         None => Some(CarrierEvent::info(tracking, time()?)),
     };
     if let Some(event) = own {
-        events.insert(0, event.code("status", status_code));
+        events.insert(start, event.code("status", status_code));
     }
-    Ok(events)
+    Ok(())
 }
 
 /// One GLS event as a unified event.
@@ -153,15 +165,15 @@ struct ParcelsResponse<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Parcel<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     unitno: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     status: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     status_date_time: Option<Cow<'a, str>>,
     #[serde(borrow)]
     events: Option<Vec<Event<'a>>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     error_code: Option<Cow<'a, str>>,
 }
 
@@ -170,13 +182,13 @@ struct Parcel<'a> {
 struct Event<'a> {
     #[serde(borrow)]
     code: Cow<'a, str>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     city: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     postal_code: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     country: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     description: Option<Cow<'a, str>>,
     #[serde(borrow)]
     event_date_time: Cow<'a, str>,

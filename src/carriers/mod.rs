@@ -18,6 +18,7 @@ mod hermes;
 mod ups;
 
 use crate::domain::{CarrierEvent, IdentityError, ShipmentEvent, TimeError, TrackingNumber};
+use std::borrow::Cow;
 
 /// Our own view of one raw record; never an rdkafka type.
 #[derive(Debug, Clone, Copy, Default)]
@@ -118,6 +119,22 @@ pub(crate) fn describe_errors(errors: &[ApiError]) -> String {
     } else {
         parts.join("; ")
     }
+}
+
+/// An optional text, borrowed from the body where it can be (no escapes in it). serde
+/// borrows into a `Cow<str>` field only when the field is the `Cow` itself: under an
+/// `Option`, `#[serde(borrow)]` alone still copies every text into a `String`. Use with
+/// `#[serde(default, borrow, deserialize_with = "super::borrowed_text")]`.
+pub(crate) fn borrowed_text<'de: 'a, 'a, D>(
+    deserializer: D,
+) -> Result<Option<Cow<'a, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(serde::Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+    let text: Option<Text<'a>> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(text.map(|text| text.0))
 }
 
 /// Trimmed text, or `None` when it is missing or blank.

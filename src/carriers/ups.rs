@@ -24,6 +24,7 @@ use crate::domain::{
 };
 use chrono::{FixedOffset, NaiveDateTime, TimeZone};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// The `ups` carrier: UPS Track API v1 responses.
 pub struct Ups;
@@ -612,7 +613,7 @@ fn event_time(activity: &Activity, country: Option<&str>) -> Result<EventTime, M
         return Ok(EventTime {
             utc,
             local: Some(local),
-            zone: Some(zone.to_string()),
+            zone: Some(Cow::Owned(zone.to_string())),
             zone_source: ZoneSource::PayloadOffset,
         });
     }

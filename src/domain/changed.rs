@@ -23,16 +23,18 @@ pub enum ChangeSource {
     System,
 }
 
-/// One real status change of one package.
+/// One real status change of one package. It borrows the texts, codes, place and package
+/// of the event that caused it (and the package's linkage): it lives only as long as it
+/// takes to write it out, and copying them cost a third of building and encoding it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StatusChanged {
+pub struct StatusChanged<'a> {
     /// Deterministic id: the same change always gets the same id, so a consumer can
     /// de-duplicate even across re-processing.
     pub event_id: EventId,
     /// The package.
-    pub package: PackageKey,
+    pub package: &'a PackageKey,
     /// The PlentyONE link, if registered.
-    pub linkage: Option<Linkage>,
+    pub linkage: Option<&'a Linkage>,
     /// The new status.
     pub status: Status,
     /// The new sub-status.
@@ -58,32 +60,32 @@ pub struct StatusChanged {
     /// The carrier's local time of it, where the applied event decided it.
     pub occurred_at_local: Option<NaiveDateTime>,
     /// The zone of the local time.
-    pub zone: Option<String>,
+    pub zone: Option<&'a str>,
     /// Where the zone came from.
     pub zone_source: Option<ZoneSource>,
     /// Carrier, manual or system.
     pub source: ChangeSource,
     /// Who, for manual changes.
-    pub actor: Option<String>,
+    pub actor: Option<&'a str>,
     /// Why, for manual changes.
-    pub reason: Option<String>,
+    pub reason: Option<&'a str>,
     /// The carrier's raw codes of the applied event.
-    pub codes: Vec<RawCode>,
+    pub codes: &'a [RawCode],
     /// The carrier's text of the applied event.
-    pub text: Option<String>,
+    pub text: Option<&'a str>,
     /// Where.
-    pub location: Option<Location>,
+    pub location: Option<&'a Location>,
     /// The carrier's estimated delivery.
     pub estimated_delivery: Option<DateTime<Utc>>,
     /// Per-package sequence number of changes, from 1.
     pub seq: u64,
 }
 
-impl StatusChanged {
+impl<'a> StatusChanged<'a> {
     /// Builds the record for `change`, caused by applying `event` to a package linked as
     /// `linkage`. Details of the event (codes, text, reason owner...) are carried when the
     /// event itself decided the new status.
-    pub fn new(event: &ShipmentEvent, change: &Change, linkage: Option<&Linkage>) -> Self {
+    pub fn new(event: &'a ShipmentEvent, change: &Change, linkage: Option<&'a Linkage>) -> Self {
         // The parts: "status_changed", package key, seq, the trigger's id (hex); hashed
         // without building their strings.
         let mut id = IdHasher::default();
@@ -105,9 +107,11 @@ impl StatusChanged {
         };
         let (source, actor, reason) = match &event.source {
             Source::Carrier => (ChangeSource::Carrier, None, None),
-            Source::Manual { actor, reason, .. } => {
-                (ChangeSource::Manual, Some(actor.clone()), reason.clone())
-            }
+            Source::Manual { actor, reason, .. } => (
+                ChangeSource::Manual,
+                Some(actor.as_str()),
+                reason.as_deref(),
+            ),
             Source::System => (ChangeSource::System, None, None),
         };
         let occurred_at =
@@ -118,8 +122,8 @@ impl StatusChanged {
             .unwrap_or_default();
         Self {
             event_id,
-            package: event.package.clone(),
-            linkage: linkage.cloned(),
+            package: &event.package,
+            linkage,
             status: change.status,
             sub_status: change.sub_status,
             previous_status: change.previous.map(|(status, _)| status),
@@ -132,14 +136,14 @@ impl StatusChanged {
             attempt_no,
             occurred_at,
             occurred_at_local: own.then_some(event.time.local).flatten(),
-            zone: own.then(|| event.time.zone.clone()).flatten(),
+            zone: own.then_some(event.time.zone.as_deref()).flatten(),
             zone_source: own.then_some(event.time.zone_source),
             source,
             actor,
             reason,
-            codes: event.codes.clone(),
-            text: event.text.clone(),
-            location: event.location.clone(),
+            codes: &event.codes,
+            text: event.text.as_deref(),
+            location: event.location.as_ref(),
             estimated_delivery: event.estimated_delivery,
             seq: change.seq,
         }

@@ -8,6 +8,7 @@ use super::time::EventTime;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Where an event was seen: free-form parts as the carrier sent them.
@@ -66,13 +67,47 @@ impl Location {
             }
         }
     }
+
+    /// [`Location::normalised`] into `out` when every part is ASCII and the result fits;
+    /// `None` otherwise. The usual case, without allocating.
+    fn normalise_ascii<'b>(&self, out: &'b mut [u8]) -> Option<&'b str> {
+        // The ASCII characters `char::is_whitespace` (and so `split_whitespace`) knows.
+        let space = |b: &u8| matches!(b, b'\t'..=b'\r' | b' ');
+        let mut len = 0;
+        for (i, part) in [&self.city, &self.postal_code, &self.country]
+            .into_iter()
+            .enumerate()
+        {
+            let part = part.as_deref().unwrap_or("");
+            if !part.is_ascii() {
+                return None;
+            }
+            let words = part.as_bytes().split(space).filter(|word| !word.is_empty());
+            for (j, word) in words.enumerate() {
+                if j > 0 {
+                    *out.get_mut(len)? = b' ';
+                    len += 1;
+                }
+                let to = out.get_mut(len..len + word.len())?;
+                for (to, from) in to.iter_mut().zip(word) {
+                    *to = from.to_ascii_lowercase();
+                }
+                len += word.len();
+            }
+            if i < 2 {
+                *out.get_mut(len)? = b'|';
+                len += 1;
+            }
+        }
+        std::str::from_utf8(&out[..len]).ok()
+    }
 }
 
 /// One raw carrier code, named as the carrier names it (`statusCode`, `ice`, `type`...).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RawCode {
-    /// The carrier's name of the field.
-    pub name: String,
+    /// The carrier's name of the field (a mapper's names are literals, kept without a copy).
+    pub name: Cow<'static, str>,
     /// The value as sent.
     pub value: String,
 }
@@ -121,9 +156,12 @@ pub struct CarrierEvent {
     pub estimated_delivery: Option<DateTime<Utc>>,
 }
 
+// The builders are `#[inline]`: each takes and returns the whole event (about 250 bytes),
+// which costs a copy per call where they are not inlined into the mapper.
 impl CarrierEvent {
     /// An event with the given status and the defaults its sub-code implies for
     /// `reason_owner` and `action_required`.
+    #[inline]
     pub fn new(
         tracking_number: TrackingNumber,
         time: EventTime,
@@ -164,21 +202,24 @@ impl CarrierEvent {
     }
 
     /// Sets the direction, where the carrier marks customer return labels itself.
+    #[inline]
     pub fn direction(mut self, direction: Direction) -> Self {
         self.direction = Some(direction);
         self
     }
 
     /// Adds a raw code.
-    pub fn code(mut self, name: &str, value: impl Into<String>) -> Self {
+    #[inline]
+    pub fn code(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.codes.push(RawCode {
-            name: name.to_owned(),
+            name: Cow::Borrowed(name),
             value: value.into(),
         });
         self
     }
 
     /// Sets the carrier's text (empty text is dropped).
+    #[inline]
     pub fn text(mut self, text: Option<impl Into<String>>) -> Self {
         self.text = text
             .map(Into::into)
@@ -187,30 +228,35 @@ impl CarrierEvent {
     }
 
     /// Sets the location (an all-empty location is dropped).
+    #[inline]
     pub fn location(mut self, location: Location) -> Self {
         self.location = location.non_empty();
         self
     }
 
     /// Overrides who owns the reason.
+    #[inline]
     pub fn reason_owner(mut self, owner: ReasonOwner) -> Self {
         self.reason_owner = owner;
         self
     }
 
     /// Overrides whether someone has to act.
+    #[inline]
     pub fn action_required(mut self, required: bool) -> Self {
         self.action_required = required;
         self
     }
 
     /// Sets the delivery attempt number.
+    #[inline]
     pub fn attempt(mut self, attempt_no: u32) -> Self {
         self.attempt_no = Some(attempt_no);
         self
     }
 
     /// Sets the estimated delivery.
+    #[inline]
     pub fn estimated_delivery(mut self, at: Option<DateTime<Utc>>) -> Self {
         self.estimated_delivery = at;
         self
@@ -328,27 +374,69 @@ impl Serialize for EventId {
 }
 
 /// [`EventId::of`] one part at a time, for callers that would otherwise collect the parts.
-#[derive(Default)]
-pub(super) struct IdHasher(Sha256);
+/// The input is gathered in a buffer and handed to SHA-256 in one piece: an `update` per
+/// part cost more than hashing its bytes.
+pub(super) struct IdHasher {
+    sha: Sha256,
+    buffer: [u8; 256],
+    len: usize,
+}
+
+// Inlined: the hasher is about 400 bytes, copied at every call that takes or returns it.
+impl Default for IdHasher {
+    #[inline]
+    fn default() -> Self {
+        Self {
+            sha: Sha256::new(),
+            buffer: [0; 256],
+            len: 0,
+        }
+    }
+}
 
 impl IdHasher {
+    #[inline]
+    fn bytes(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.buffer.len() {
+            self.sha.update(&self.buffer[..self.len]);
+            self.len = 0;
+            if bytes.len() > self.buffer.len() {
+                self.sha.update(bytes);
+                return;
+            }
+        }
+        self.buffer[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
     /// Adds one part.
+    #[inline]
     pub(super) fn part(&mut self, part: &str) {
-        self.0.update((part.len() as u64).to_le_bytes());
-        self.0.update(part.as_bytes());
+        self.bytes(&(part.len() as u64).to_le_bytes());
+        self.bytes(part.as_bytes());
     }
 
     /// Adds one part made of `pieces` (hashed as their concatenation).
     pub(super) fn part_of(&mut self, pieces: &[&str]) {
         let len: usize = pieces.iter().map(|piece| piece.len()).sum();
-        self.0.update((len as u64).to_le_bytes());
+        self.bytes(&(len as u64).to_le_bytes());
         for piece in pieces {
-            self.0.update(piece.as_bytes());
+            self.bytes(piece.as_bytes());
         }
     }
 
-    pub(super) fn finish(self) -> EventId {
-        let digest = self.0.finalize();
+    /// Adds the normalised form of `location` as one part.
+    pub(super) fn location(&mut self, location: &Location) {
+        match location.normalise_ascii(&mut [0; 128]) {
+            Some(normalised) => self.part(normalised),
+            None => self.part(&location.normalised()),
+        }
+    }
+
+    #[inline]
+    pub(super) fn finish(mut self) -> EventId {
+        self.sha.update(&self.buffer[..self.len]);
+        let digest = self.sha.finalize();
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);
         EventId(id)
@@ -484,11 +572,14 @@ pub struct ShipmentEvent {
 impl ShipmentEvent {
     /// The unified event of a carrier event, with its identity: carrier, tracking number,
     /// raw codes, UTC time and normalised location; never the text or a delivery id.
+    // Inlined into `map_record`, the 408-byte event is built where it is stored rather
+    // than copied out of a `Result` and into the `Vec`.
+    #[inline]
     pub fn from_carrier(
-        carrier: &str,
+        carrier: &'static str,
         event: CarrierEvent,
     ) -> Result<Self, super::package::IdentityError> {
-        let package = PackageKey::new(carrier, event.tracking_number)?;
+        let package = PackageKey::of_carrier(carrier, event.tracking_number)?;
         // The parts, in this order: "carrier", carrier, tracking number, each code's name
         // and value, UTC millis, normalised location.
         let mut id = IdHasher::default();
@@ -500,11 +591,10 @@ impl ShipmentEvent {
             id.part(&code.value);
         }
         id.part(decimal(event.time.millis(), &mut [0; 20]));
-        let mut location = String::new();
-        if let Some(place) = &event.location {
-            place.normalise_into(&mut location);
+        match &event.location {
+            Some(place) => id.location(place),
+            None => id.part(""),
         }
-        id.part(&location);
         let id = id.finish();
         let kind = match event.correction {
             Some(correction) => EventKind::Correction(correction),
@@ -666,6 +756,61 @@ mod tests {
         ] {
             assert_eq!(location.normalised(), reference(&location), "{location:?}");
         }
+    }
+
+    #[test]
+    fn ascii_locations_are_normalised_without_allocating_as_ever() {
+        let part = |s: &str| Some(s.to_owned());
+        let every_ascii: String = (0u8..128).map(char::from).collect();
+        let mut locations = vec![
+            Location::default(),
+            Location {
+                city: part(" Bad  Homburg\tv.d.H. "),
+                postal_code: part("61348"),
+                country: part("DE"),
+            },
+            Location {
+                city: part(&every_ascii),
+                postal_code: part("\x0b\x0c\x1c\x1d\x1e\x1fA"),
+                country: None,
+            },
+        ];
+        for c in (0u8..128).map(char::from) {
+            locations.push(Location {
+                city: Some(format!("a{c}B{c}{c}c")),
+                postal_code: Some(format!("{c}")),
+                country: Some(format!("{c}X")),
+            });
+        }
+        for location in &locations {
+            let fast = location.normalise_ascii(&mut [0; 512]).map(str::to_owned);
+            assert_eq!(fast, Some(location.normalised()), "{location:?}");
+        }
+        let long = Location {
+            city: part(&"x".repeat(200)),
+            ..Location::default()
+        };
+        assert_eq!(long.normalise_ascii(&mut [0; 128]), None);
+        let greek = Location {
+            city: part("ΟΔΟΣ"),
+            ..Location::default()
+        };
+        assert_eq!(greek.normalise_ascii(&mut [0; 128]), None);
+    }
+
+    #[test]
+    fn identities_of_long_and_non_ascii_parts_are_the_plain_hash() {
+        let long = "Ü".repeat(300);
+        let mut hasher = IdHasher::default();
+        for part in ["a", &long, "b"] {
+            hasher.part(part);
+        }
+        let mut plain = Sha256::new();
+        for part in ["a", &long, "b"] {
+            plain.update((part.len() as u64).to_le_bytes());
+            plain.update(part.as_bytes());
+        }
+        assert_eq!(hasher.finish().0, plain.finalize()[..16]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the Kafka key `<carrier>:<TRACKING_NUMBER>` of everything about the package.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a package identity could not be built.
@@ -97,8 +98,8 @@ pub fn check_carrier_id(id: &str) -> Result<(), IdentityError> {
 /// One tracked parcel: carrier plus tracking number. Its display form is the Kafka key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PackageKey {
-    /// The carrier id, e.g. `dhl`.
-    pub carrier: String,
+    /// The carrier id, e.g. `dhl` (borrowed when it is a registered carrier's id).
+    pub carrier: Cow<'static, str>,
     /// The normalised tracking number.
     pub tracking_number: TrackingNumber,
 }
@@ -108,7 +109,20 @@ impl PackageKey {
     pub fn new(carrier: &str, tracking_number: TrackingNumber) -> Result<Self, IdentityError> {
         check_carrier_id(carrier)?;
         Ok(Self {
-            carrier: carrier.to_owned(),
+            carrier: Cow::Owned(carrier.to_owned()),
+            tracking_number,
+        })
+    }
+
+    /// [`PackageKey::new`] for a carrier id that lives for ever (a registered carrier's),
+    /// kept without copying it.
+    pub fn of_carrier(
+        carrier: &'static str,
+        tracking_number: TrackingNumber,
+    ) -> Result<Self, IdentityError> {
+        check_carrier_id(carrier)?;
+        Ok(Self {
+            carrier: Cow::Borrowed(carrier),
             tracking_number,
         })
     }

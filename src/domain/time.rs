@@ -7,6 +7,7 @@ use chrono::{
 };
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Where the zone of an event time came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,8 +32,9 @@ pub struct EventTime {
     pub utc: DateTime<Utc>,
     /// The carrier's local wall-clock time, as it was sent.
     pub local: Option<NaiveDateTime>,
-    /// IANA zone name or fixed offset (`+02:00`) the local time was read in.
-    pub zone: Option<String>,
+    /// IANA zone name or fixed offset (`+02:00`) the local time was read in (borrowed for
+    /// zone names and whole-hour offsets, which saves an allocation per event).
+    pub zone: Option<Cow<'static, str>>,
     /// Where the zone came from.
     pub zone_source: ZoneSource,
 }
@@ -53,7 +55,7 @@ impl EventTime {
         Self {
             utc: at.with_timezone(&Utc),
             local: Some(at.naive_local()),
-            zone: Some(at.offset().to_string()),
+            zone: Some(offset_name(*at.offset())),
             zone_source: ZoneSource::PayloadOffset,
         }
     }
@@ -74,7 +76,7 @@ impl EventTime {
         Self {
             utc,
             local: Some(local),
-            zone: Some(zone.name().to_owned()),
+            zone: Some(Cow::Borrowed(zone.name())),
             zone_source: source,
         }
     }
@@ -84,7 +86,7 @@ impl EventTime {
         Self {
             utc,
             local: None,
-            zone: Some("UTC".to_owned()),
+            zone: Some(Cow::Borrowed("UTC")),
             zone_source: ZoneSource::System,
         }
     }
@@ -92,6 +94,24 @@ impl EventTime {
     /// Milliseconds since the epoch, the sort key of the fold.
     pub fn millis(&self) -> i64 {
         self.utc.timestamp_millis()
+    }
+}
+
+/// Whole-hour offsets from -12:00 to +14:00, as `FixedOffset` displays them.
+#[rustfmt::skip]
+const HOUR_OFFSETS: [&str; 27] = [
+    "-12:00", "-11:00", "-10:00", "-09:00", "-08:00", "-07:00", "-06:00", "-05:00", "-04:00",
+    "-03:00", "-02:00", "-01:00", "+00:00", "+01:00", "+02:00", "+03:00", "+04:00", "+05:00",
+    "+06:00", "+07:00", "+08:00", "+09:00", "+10:00", "+11:00", "+12:00", "+13:00", "+14:00",
+];
+
+/// `offset.to_string()`, borrowed for whole hours (nearly every offset a carrier sends).
+fn offset_name(offset: FixedOffset) -> Cow<'static, str> {
+    let seconds = offset.local_minus_utc();
+    let index = usize::try_from(seconds / 3600 + 12).ok();
+    match index.and_then(|i| HOUR_OFFSETS.get(i)) {
+        Some(name) if seconds % 3600 == 0 => Cow::Borrowed(name),
+        _ => Cow::Owned(offset.to_string()),
     }
 }
 
@@ -196,7 +216,12 @@ pub fn parse_local_time(
 /// The zone of a country when the whole country keeps one zone; `None` for countries with
 /// several (US, CA, RU, AU, BR...) or not listed.
 pub fn zone_of_country(iso2: &str) -> Option<Tz> {
-    let zone = match iso2.to_ascii_uppercase().as_str() {
+    // Every listed code has two letters; upper-cased on the stack (this runs per event).
+    let &[a, b] = iso2.as_bytes() else {
+        return None;
+    };
+    let upper = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
+    let zone = match std::str::from_utf8(&upper).unwrap_or_default() {
         "DE" => Tz::Europe__Berlin,
         "AT" => Tz::Europe__Vienna,
         "CH" => Tz::Europe__Zurich,
@@ -241,6 +266,14 @@ mod tests {
         NaiveDate::from_ymd_opt(y, m, d)
             .and_then(|date| date.and_hms_opt(h, min, 0))
             .expect("valid date")
+    }
+
+    #[test]
+    fn offset_names_are_what_fixed_offset_displays() {
+        for seconds in (-15 * 3600..=15 * 3600).step_by(900).chain([1, -59, 3601]) {
+            let offset = FixedOffset::east_opt(seconds).expect("in range");
+            assert_eq!(offset_name(offset), offset.to_string(), "{seconds}");
+        }
     }
 
     #[test]
