@@ -22,6 +22,7 @@ use crate::domain::{
     CarrierEvent, EventTime, Location, Status, SubCode, TrackingNumber, parse_offset_time,
 };
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// The `fedex` carrier: FedEx Track API v1 responses.
 pub struct Fedex;
@@ -45,7 +46,7 @@ impl Carrier for Fedex {
         let mut events = Vec::new();
         for (c, complete) in output.complete_track_results.iter().enumerate() {
             for (t, result) in complete.track_results.iter().enumerate() {
-                let path = format!("output.completeTrackResults[{c}].trackResults[{t}]");
+                let path = || format!("output.completeTrackResults[{c}].trackResults[{t}]");
                 let Some(scans) = &result.scan_events else {
                     // A number FedEx cannot find comes with an error and no scans: nothing to
                     // map, on purpose.
@@ -53,10 +54,11 @@ impl Carrier for Fedex {
                         continue;
                     }
                     return Err(MapError::Shape(format!(
-                        "{path} has neither `scanEvents` nor `error`"
+                        "{} has neither `scanEvents` nor `error`",
+                        path()
                     )));
                 };
-                let tracking = tracking_number(complete, result, &path)?;
+                let tracking = tracking_number(complete, result, path)?;
                 for scan in scans {
                     events.push(map_scan(&tracking, scan, result.delivery_details.as_ref())?);
                 }
@@ -67,76 +69,103 @@ impl Carrier for Fedex {
 }
 
 // --- Wire format (track.json, TrackingNumbersResponse) ----------------------------------
+// Texts are borrowed from the body where they hold no escapes (`super::borrowed_text`).
 
 #[derive(Deserialize)]
-struct Body {
-    output: Option<Output>,
+struct Body<'a> {
+    #[serde(borrow)]
+    output: Option<Output<'a>>,
     /// The error envelope FedEx sends instead of `output`.
     errors: Option<Vec<ApiError>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Output {
-    complete_track_results: Vec<CompleteTrackResult>,
+struct Output<'a> {
+    #[serde(borrow)]
+    complete_track_results: Vec<CompleteTrackResult<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct CompleteTrackResult {
-    tracking_number: Option<String>,
-    track_results: Vec<TrackResult>,
+struct CompleteTrackResult<'a> {
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    tracking_number: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    track_results: Vec<TrackResult<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TrackResult {
-    tracking_number_info: Option<TrackingNumberInfo>,
-    scan_events: Option<Vec<ScanEvent>>,
+struct TrackResult<'a> {
+    #[serde(borrow)]
+    tracking_number_info: Option<TrackingNumberInfo<'a>>,
+    #[serde(borrow)]
+    scan_events: Option<Vec<ScanEvent<'a>>>,
     error: Option<ApiError>,
-    delivery_details: Option<DeliveryDetails>,
+    #[serde(borrow)]
+    delivery_details: Option<DeliveryDetails<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TrackingNumberInfo {
-    tracking_number: Option<String>,
+struct TrackingNumberInfo<'a> {
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    tracking_number: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct DeliveryDetails {
+struct DeliveryDetails<'a> {
     /// `TrackDeliveryLocationType`: RESIDENCE, FEDEX_LOCATION, MAILROOM...
-    location_type: Option<String>,
-    location_description: Option<String>,
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    location_type: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    location_description: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ScanEvent {
-    date: String,
-    event_type: String,
-    event_description: Option<String>,
-    derived_status_code: Option<String>,
-    exception_code: Option<String>,
-    exception_description: Option<String>,
-    scan_location: Option<ScanLocation>,
-    delay_detail: Option<DelayDetail>,
+struct ScanEvent<'a> {
+    #[serde(borrow)]
+    date: Cow<'a, str>,
+    #[serde(borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    event_description: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    derived_status_code: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    exception_code: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    exception_description: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    scan_location: Option<ScanLocation<'a>>,
+    #[serde(borrow)]
+    delay_detail: Option<DelayDetail<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ScanLocation {
-    city: Option<String>,
-    postal_code: Option<String>,
-    country_code: Option<String>,
+struct ScanLocation<'a> {
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    city: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    postal_code: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    country_code: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-struct DelayDetail {
+struct DelayDetail<'a> {
     /// WEATHER, CLEARANCE, OPERATIONAL, LOCAL, GENERAL.
-    #[serde(rename = "type")]
-    kind: Option<String>,
+    #[serde(
+        rename = "type",
+        default,
+        borrow,
+        deserialize_with = "super::borrowed_text"
+    )]
+    kind: Option<Cow<'a, str>>,
 }
 
 // --- Mapping ----------------------------------------------------------------------------
@@ -144,7 +173,7 @@ struct DelayDetail {
 fn tracking_number(
     complete: &CompleteTrackResult,
     result: &TrackResult,
-    path: &str,
+    path: impl Fn() -> String,
 ) -> Result<TrackingNumber, MapError> {
     let number = result
         .tracking_number_info
@@ -153,7 +182,8 @@ fn tracking_number(
         .or_else(|| non_empty(complete.tracking_number.as_deref()))
         .ok_or_else(|| {
             MapError::Shape(format!(
-                "{path} has no `trackingNumberInfo.trackingNumber` and its complete result no `trackingNumber`"
+                "{} has no `trackingNumberInfo.trackingNumber` and its complete result no `trackingNumber`",
+                path()
             ))
         })?;
     Ok(TrackingNumber::parse(number)?)
@@ -172,7 +202,7 @@ fn map_scan(
         Meaning::Info => CarrierEvent::info(tracking.clone(), time),
     };
     for (name, value) in [
-        ("eventType", Some(scan.event_type.as_str())),
+        ("eventType", Some(scan.event_type.as_ref())),
         ("derivedStatusCode", scan.derived_status_code.as_deref()),
         ("exceptionCode", scan.exception_code.as_deref()),
     ] {
@@ -187,9 +217,9 @@ fn map_scan(
     let event = event.text(text);
     Ok(match &scan.scan_location {
         Some(place) => event.location(Location {
-            city: place.city.clone(),
-            postal_code: place.postal_code.clone(),
-            country: place.country_code.clone(),
+            city: place.city.as_deref().map(str::to_owned),
+            postal_code: place.postal_code.as_deref().map(str::to_owned),
+            country: place.country_code.as_deref().map(str::to_owned),
         }),
         None => event,
     })
@@ -386,14 +416,19 @@ fn return_reason(reason: &str) -> Option<SubCode> {
 mod tests {
     use super::*;
 
-    fn scan(event_type: &str, derived: &str, description: &str, exception: &str) -> ScanEvent {
+    fn scan<'a>(
+        event_type: &'a str,
+        derived: &'a str,
+        description: &'a str,
+        exception: &'a str,
+    ) -> ScanEvent<'a> {
         ScanEvent {
-            date: "2024-04-25T11:26:00-07:00".to_owned(),
-            event_type: event_type.to_owned(),
-            event_description: Some(description.to_owned()),
-            derived_status_code: Some(derived.to_owned()),
+            date: "2024-04-25T11:26:00-07:00".into(),
+            event_type: event_type.into(),
+            event_description: Some(description.into()),
+            derived_status_code: Some(derived.into()),
             exception_code: None,
-            exception_description: Some(exception.to_owned()),
+            exception_description: Some(exception.into()),
             scan_location: None,
             delay_detail: None,
         }
@@ -471,7 +506,7 @@ mod tests {
     #[test]
     fn an_info_scan_keeps_its_codes_and_text() {
         let mut hold = scan("RR", "IT", "Delivery option requested", "");
-        hold.exception_code = Some("A12".to_owned());
+        hold.exception_code = Some("A12".into());
         let tracking = TrackingNumber::parse("843119172384577").expect("valid");
         let event = map_scan(&tracking, &hold, None).expect("maps");
         assert!(event.info);
@@ -530,7 +565,7 @@ mod tests {
         let mut delay = scan("DY", "DY", "Delay", "Package delayed");
         assert_eq!(pair(classify(&delay, None)).1, Some(SubCode::Delayed));
         delay.delay_detail = Some(DelayDetail {
-            kind: Some("WEATHER".to_owned()),
+            kind: Some("WEATHER".into()),
         });
         assert_eq!(
             pair(classify(&delay, None)),
@@ -559,9 +594,9 @@ mod tests {
 
     #[test]
     fn delivery_place_comes_from_delivery_details() {
-        let details = |kind: &str, text: &str| DeliveryDetails {
-            location_type: Some(kind.to_owned()),
-            location_description: Some(text.to_owned()),
+        let details = |kind: &'static str, text: &'static str| DeliveryDetails {
+            location_type: Some(kind.into()),
+            location_description: Some(text.into()),
         };
         let delivered =
             |d: DeliveryDetails| pair(classify(&scan("DL", "DL", "Delivered", ""), Some(&d)));
