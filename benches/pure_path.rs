@@ -313,9 +313,49 @@ fn bench_carrier<M: Measurement>(c: &mut Criterion<M>, input: &Input) {
     group.finish();
 }
 
+/// One documented body per carrier: the templates of `unitrack-bench`'s workload
+/// (`src/bin/unitrack-bench/workload.rs`), each a whole poll answer with its history.
+const BODIES: [(&str, &str); 7] = [
+    ("dhl", "english_failed_attempt_locker_then_collected.json"),
+    ("dhl_parcel_de", "packstation_ready_then_collected.xml"),
+    ("dpd", "delivered.xml"),
+    ("gls", "delivered.json"),
+    ("hermes", "delivered.json"),
+    ("ups", "delivered.json"),
+    ("fedex", "delivered.json"),
+];
+
+/// `map_body/<carrier>`: `map_record` (parse, map, identities) of one whole body, as the
+/// normalise stage runs it per raw record.
+fn bench_bodies<M: Measurement>(c: &mut Criterion<M>) {
+    let mut group = c.benchmark_group("map_body");
+    for (carrier, file) in BODIES {
+        let dir = format!(
+            "{}/tests/fixtures/carriers/{carrier}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let body = std::fs::read(format!("{dir}/{file}")).expect("fixture body");
+        let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+        let key = std::fs::read(format!("{dir}/{stem}.key")).ok();
+        let mapper = carriers::find(carrier).expect("registered carrier");
+        let raw = RawRecord {
+            key: key.as_deref().map(<[u8]>::trim_ascii),
+            payload: &body,
+            ..RawRecord::default()
+        };
+        carriers::map_record(mapper, &raw).expect("the template maps");
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(carrier, |b| {
+            b.iter(|| carriers::map_record(mapper, black_box(&raw)))
+        });
+    }
+    group.finish();
+}
+
 fn pure_path<M: Measurement>(c: &mut Criterion<M>) {
     bench_carrier(c, &dhl_input());
     bench_carrier(c, &gls_input());
+    bench_bodies(c);
 }
 
 /// The CPU time of the benchmark thread, criterion's clock here by default. This 2-core
