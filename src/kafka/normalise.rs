@@ -54,14 +54,16 @@ impl Normalise {
     }
 
     fn emit(&self, event: &ShipmentEvent, out: &mut Output<'_>) -> Result<(), StageError> {
+        let record = ShipmentEventRecord::from(event);
         let bytes = self
             .codec
-            .encode_event(&ShipmentEventRecord::from(event))
+            .encode_event(&record)
             .map_err(|e| StageError::Fatal(format!("encoding a unified event: {e}")))?;
+        // The record already holds the package key's text; no second formatting.
         out.send(
             &self.events,
             None,
-            event.package.to_string().as_bytes(),
+            record.package_key.as_bytes(),
             &bytes,
             None,
         )

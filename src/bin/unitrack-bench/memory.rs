@@ -10,7 +10,6 @@ use crate::workload;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use unitrack::carriers::{self, RawRecord as MapperInput};
 use unitrack::domain::{Command, ShipmentEvent};
 use unitrack::kafka::published::PublishedWindow;
 use unitrack::kafka::state::PartitionState;
@@ -58,16 +57,7 @@ fn rss_kib() -> Result<u64> {
 /// Folds package `p`'s full history into `states` as the fold stage would.
 fn fold_package(states: &mut [PartitionState], p: u64) -> Result<u64> {
     let record = workload::full_history(p);
-    let carrier = carriers::find(record.carrier).context("registered carrier")?;
-    let raw = MapperInput {
-        topic: "",
-        key: Some(&record.key),
-        headers: &[],
-        payload: &record.body,
-        timestamp_ms: None,
-    };
-    let mut events = carriers::map_record(carrier, &raw)
-        .map_err(|e| anyhow::anyhow!("{} body does not map: {e}", record.carrier))?;
+    let mut events = record.map()?;
     events.push(register(record.carrier, &record.key, p)?);
     let count = events.len() as u64;
     for event in &events {

@@ -19,6 +19,21 @@ pub struct RawRecord {
     pub body: Vec<u8>,
 }
 
+impl RawRecord {
+    /// The unified events its carrier's mapper makes of it, as the normalise stage would.
+    pub fn map(&self) -> anyhow::Result<Vec<unitrack::domain::ShipmentEvent>> {
+        let carrier = unitrack::carriers::find(self.carrier)
+            .ok_or_else(|| anyhow::anyhow!("no registered carrier {}", self.carrier))?;
+        let raw = unitrack::carriers::RawRecord {
+            key: Some(&self.key),
+            payload: &self.body,
+            ..unitrack::carriers::RawRecord::default()
+        };
+        unitrack::carriers::map_record(carrier, &raw)
+            .map_err(|e| anyhow::anyhow!("{} body does not map: {e}", self.carrier))
+    }
+}
+
 /// How a template's events are laid out.
 enum Layout {
     /// A JSON body whose events are the array at this JSON pointer.
@@ -493,25 +508,12 @@ pub fn package_key(record: &RawRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unitrack::carriers::{self, RawRecord as MapperInput};
     use unitrack::domain::{Outcome, PackageState};
 
     fn map(record: &RawRecord) -> Vec<unitrack::domain::ShipmentEvent> {
-        let carrier = carriers::find(record.carrier).expect("registered");
-        let raw = MapperInput {
-            topic: "",
-            key: Some(&record.key),
-            headers: &[],
-            payload: &record.body,
-            timestamp_ms: None,
-        };
-        carriers::map_record(carrier, &raw).unwrap_or_else(|e| {
-            panic!(
-                "{} body does not map: {e}\n{}",
-                record.carrier,
-                String::from_utf8_lossy(&record.body)
-            )
-        })
+        record
+            .map()
+            .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&record.body)))
     }
 
     #[test]
