@@ -15,6 +15,7 @@ mod dpd;
 mod fedex;
 mod gls;
 mod hermes;
+mod json;
 mod ups;
 
 use crate::domain::{CarrierEvent, IdentityError, ShipmentEvent, TimeError, TrackingNumber};
