@@ -113,6 +113,14 @@ impl<'a> Json<'a> {
         quoted.get(1..quoted.len() - 1).map(Cow::Borrowed)
     }
 
+    /// A string or `null`, as serde reads an `Option<Cow<str>>`.
+    pub(crate) fn str_or_null(&mut self) -> Option<Option<Cow<'a, str>>> {
+        if self.null()? {
+            return Some(None);
+        }
+        self.str().map(Some)
+    }
+
     /// The text of a number, as it stands in the body.
     pub(crate) fn number(&mut self) -> Option<&'a str> {
         self.next_byte()?;

@@ -9,7 +9,6 @@
 
 use super::{Address, Event, Place, Shipment, ShipmentId};
 use crate::carriers::json::{Json, Kind};
-use std::borrow::Cow;
 
 /// The shipments of a well-formed body; `None` for anything else.
 pub(super) fn read(body: &str) -> Option<Vec<Shipment<'_>>> {
@@ -165,7 +164,7 @@ impl<'a> Reader<'a> {
             }
             Field::EstimatedTimeOfDelivery => {
                 field.once(seen)?;
-                shipment.estimated_time_of_delivery = self.nullable(Self::text)?;
+                shipment.estimated_time_of_delivery = self.json.str_or_null()?;
             }
             _ => self.json.skip()?,
         }
@@ -190,7 +189,7 @@ impl<'a> Reader<'a> {
                 _ => return reader.json.skip(),
             };
             field.once(&mut seen)?;
-            *text = reader.nullable(Self::text)?;
+            *text = reader.json.str_or_null()?;
             Some(())
         })?;
         Some(Event {
@@ -228,7 +227,7 @@ impl<'a> Reader<'a> {
                 _ => return reader.json.skip(),
             };
             field.once(&mut seen)?;
-            *text = reader.nullable(Self::text)?;
+            *text = reader.json.str_or_null()?;
             Some(())
         })?;
         Some(Address {
@@ -266,15 +265,11 @@ impl<'a> Reader<'a> {
         read(self).map(Some)
     }
 
-    fn text(&mut self) -> Option<Cow<'a, str>> {
-        self.json.str()
-    }
-
     /// DHL sends the id as a string; Karrio's sample has a number, read as serde_json
     /// reads it.
     fn shipment_id(&mut self) -> Option<ShipmentId<'a>> {
         if self.json.peek()? == Kind::String {
-            return self.text().map(ShipmentId::Text);
+            return self.json.str().map(ShipmentId::Text);
         }
         serde_json::from_str(self.json.number()?)
             .ok()
