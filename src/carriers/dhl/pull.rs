@@ -1,6 +1,8 @@
 //! The fast path for well-formed DHL bodies: the [`Json`] pull reader fills the wire
-//! structs field by field, at about a third of serde_json's cost here (no visitor per
-//! field, no struct moved through `Option`s and `Result`s). It reads only the ordinary shapes (a
+//! structs field by field, without serde's visitor per field and without moving each
+//! struct through `Option`s and `Result`s. On the pure path's push body (`cargo bench
+//! --bench pure_path`) that took `full/dhl` from 3.67 to 3.18 µs and `map/dhl` from 2.32
+//! to 2.10 µs (same machine, one after the other). It reads only the ordinary shapes (a
 //! response `{"shipments": [...]}`, one shipment object, a bare list of them) with the
 //! types the structs declare. For anything else (a problem body, a field of another type,
 //! a repeated field, malformed JSON...) it answers `None`, and
