@@ -50,6 +50,9 @@ enum Field {
     Other,
 }
 
+// Every field has its bit in a `u32` (see `Field::once`).
+const _: () = assert!((Field::Other as u32) < u32::BITS);
+
 impl Field {
     fn of(key: &str) -> Self {
         match key {
