@@ -42,6 +42,23 @@ fn special(bytes: &[u8]) -> Option<usize> {
         .map(|i| at + i)
 }
 
+/// The fields of an object read so far, by bit: serde rejects a repeated field, so a
+/// reader leaves an object with one to serde.
+#[derive(Default)]
+pub(crate) struct Seen(u64);
+
+impl Seen {
+    /// Marks field `bit` (below 64) as read; `None` if it was read before.
+    pub(crate) fn first(&mut self, bit: u32) -> Option<()> {
+        let mask = 1 << bit;
+        if self.0 & mask != 0 {
+            return None;
+        }
+        self.0 |= mask;
+        Some(())
+    }
+}
+
 /// The kinds of value, by their first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -115,10 +132,7 @@ impl<'a> Json<'a> {
 
     /// A string or `null`, as serde reads an `Option<Cow<str>>`.
     pub(crate) fn str_or_null(&mut self) -> Option<Option<Cow<'a, str>>> {
-        if self.null()? {
-            return Some(None);
-        }
-        self.str().map(Some)
+        self.or_null(Self::str)
     }
 
     /// The text of a number, as it stands in the body.
@@ -207,6 +221,43 @@ impl<'a> Json<'a> {
             }
             _ => None,
         }
+    }
+
+    /// Reads an object, calling `value` with each key to read (or skip) its value.
+    pub(crate) fn each_field(
+        &mut self,
+        mut value: impl FnMut(&mut Self, &'a str) -> Option<()>,
+    ) -> Option<()> {
+        let mut key = self.object()?;
+        while let Some(name) = key {
+            value(self, name)?;
+            key = self.next_key()?;
+        }
+        Some(())
+    }
+
+    /// Reads an array, calling `element` to read each element.
+    pub(crate) fn each_element(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        let mut more = self.array()?;
+        while more {
+            element(self)?;
+            more = self.next_element()?;
+        }
+        Some(())
+    }
+
+    /// `null`, or what `read` reads: as serde reads an `Option`.
+    pub(crate) fn or_null<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<Option<T>> {
+        if self.null()? {
+            return Some(None);
+        }
+        read(self).map(Some)
     }
 
     /// Reads past the next value, checking it.

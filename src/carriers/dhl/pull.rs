@@ -10,19 +10,17 @@
 //! and words the outcome.
 
 use super::{Address, Event, Place, Shipment, ShipmentId};
-use crate::carriers::json::{Json, Kind};
+use crate::carriers::json::{Json, Kind, Seen};
 
 /// The shipments of a well-formed body; `None` for anything else.
 pub(super) fn read(body: &str) -> Option<Vec<Shipment<'_>>> {
-    let mut reader = Reader {
-        json: Json::new(body),
-    };
-    let shipments = match reader.json.peek()? {
-        Kind::Array => reader.shipment_list()?,
-        Kind::Object => reader.envelope()?,
+    let mut json = Json::new(body);
+    let shipments = match json.peek()? {
+        Kind::Array => shipment_list(&mut json)?,
+        Kind::Object => envelope(&mut json)?,
         _ => return None,
     };
-    reader.json.finish()?;
+    json.finish()?;
     Some(shipments)
 }
 
@@ -50,8 +48,8 @@ enum Field {
     Other,
 }
 
-// Every field has its bit in a `u32` (see `Field::once`).
-const _: () = assert!((Field::Other as u32) < u32::BITS);
+// Every field has its bit in [`Seen`].
+const _: () = assert!((Field::Other as u32) < u64::BITS);
 
 impl Field {
     fn of(key: &str) -> Self {
@@ -77,209 +75,173 @@ impl Field {
         }
     }
 
-    /// Marks the field as read in `seen`; `None` if it was read before (serde rejects a
-    /// repeated field, the `Value` read keeps the last one).
-    fn once(self, seen: &mut u32) -> Option<()> {
-        let bit = 1 << self as u32;
-        if *seen & bit != 0 {
-            return None;
-        }
-        *seen |= bit;
-        Some(())
+    /// Marks the field as read; `None` if it was read before (serde rejects a repeated
+    /// field, the `Value` read keeps the last one).
+    fn once(self, seen: &mut Seen) -> Option<()> {
+        seen.first(self as u32)
     }
 }
 
-struct Reader<'a> {
-    json: Json<'a>,
+/// The top-level object: `{"shipments": [...]}` or one shipment.
+fn envelope<'a>(json: &mut Json<'a>) -> Option<Vec<Shipment<'a>>> {
+    let mut shipment = empty_shipment();
+    let (mut shipments, mut seen, mut is_shipment) = (None, Seen::default(), false);
+    json.each_field(|json, key| {
+        let field = Field::of(key);
+        if field == Field::Shipments {
+            field.once(&mut seen)?;
+            shipments = Some(shipment_list(json)?);
+            return Some(());
+        }
+        // Present even as `null`, these make the object a shipment.
+        is_shipment |= matches!(field, Field::Id | Field::Status | Field::Events);
+        shipment_field(json, &mut shipment, &mut seen, field)
+    })?;
+    match shipments {
+        Some(shipments) => Some(shipments),
+        None if is_shipment => Some(vec![shipment]),
+        None => None,
+    }
 }
 
-impl<'a> Reader<'a> {
-    /// The top-level object: `{"shipments": [...]}` or one shipment.
-    fn envelope(&mut self) -> Option<Vec<Shipment<'a>>> {
-        let mut shipment = empty_shipment();
-        let (mut shipments, mut seen, mut is_shipment) = (None, 0, false);
-        self.object(|reader, field| {
-            if field == Field::Shipments {
+fn shipment_list<'a>(json: &mut Json<'a>) -> Option<Vec<Shipment<'a>>> {
+    let mut shipments = Vec::new();
+    json.each_element(|json| {
+        let (mut shipment, mut seen) = (empty_shipment(), Seen::default());
+        json.each_field(|json, key| {
+            shipment_field(json, &mut shipment, &mut seen, Field::of(key))
+        })?;
+        shipments.push(shipment);
+        Some(())
+    })?;
+    Some(shipments)
+}
+
+/// Reads the value of one field of a shipment object.
+fn shipment_field<'a>(
+    json: &mut Json<'a>,
+    shipment: &mut Shipment<'a>,
+    seen: &mut Seen,
+    field: Field,
+) -> Option<()> {
+    match field {
+        Field::Id => {
+            field.once(seen)?;
+            shipment.id = json.or_null(shipment_id)?;
+        }
+        Field::ReturnFlag => {
+            field.once(seen)?;
+            shipment.return_flag = json.or_null(Json::bool)?;
+        }
+        Field::Origin => {
+            field.once(seen)?;
+            shipment.origin = json.or_null(place)?;
+        }
+        Field::Destination => {
+            field.once(seen)?;
+            shipment.destination = json.or_null(place)?;
+        }
+        Field::Status => {
+            field.once(seen)?;
+            shipment.status = json.or_null(event)?;
+        }
+        Field::Events => {
+            field.once(seen)?;
+            shipment.events = json.or_null(|json| {
+                let mut events = Vec::new();
+                json.each_element(|json| {
+                    events.push(event(json)?);
+                    Some(())
+                })?;
+                Some(events)
+            })?;
+        }
+        Field::EstimatedTimeOfDelivery => {
+            field.once(seen)?;
+            shipment.estimated_time_of_delivery = json.str_or_null()?;
+        }
+        _ => json.skip()?,
+    }
+    Some(())
+}
+
+fn event<'a>(json: &mut Json<'a>) -> Option<Event<'a>> {
+    let (mut timestamp, mut location, mut seen) = (None, None, Seen::default());
+    let (mut status_code, mut status, mut description, mut remark) = (None, None, None, None);
+    json.each_field(|json, key| {
+        let field = Field::of(key);
+        let text = match field {
+            Field::Timestamp => &mut timestamp,
+            Field::StatusCode => &mut status_code,
+            Field::Status => &mut status,
+            Field::Description => &mut description,
+            Field::Remark => &mut remark,
+            Field::Location => {
                 field.once(&mut seen)?;
-                shipments = Some(reader.shipment_list()?);
+                location = json.or_null(place)?;
                 return Some(());
             }
-            // Present even as `null`, these make the object a shipment.
-            is_shipment |= matches!(field, Field::Id | Field::Status | Field::Events);
-            reader.shipment_field(&mut shipment, &mut seen, field)
-        })?;
-        match shipments {
-            Some(shipments) => Some(shipments),
-            None if is_shipment => Some(vec![shipment]),
-            None => None,
-        }
-    }
-
-    fn shipment_list(&mut self) -> Option<Vec<Shipment<'a>>> {
-        let mut shipments = Vec::new();
-        self.array(|reader| {
-            let mut shipment = empty_shipment();
-            let mut seen = 0;
-            reader
-                .object(|reader, field| reader.shipment_field(&mut shipment, &mut seen, field))?;
-            shipments.push(shipment);
-            Some(())
-        })?;
-        Some(shipments)
-    }
-
-    /// Reads the value of one field of a shipment object.
-    fn shipment_field(
-        &mut self,
-        shipment: &mut Shipment<'a>,
-        seen: &mut u32,
-        field: Field,
-    ) -> Option<()> {
-        match field {
-            Field::Id => {
-                field.once(seen)?;
-                shipment.id = self.nullable(Self::shipment_id)?;
-            }
-            Field::ReturnFlag => {
-                field.once(seen)?;
-                shipment.return_flag = self.nullable(|reader| reader.json.bool())?;
-            }
-            Field::Origin => {
-                field.once(seen)?;
-                shipment.origin = self.nullable(Self::place)?;
-            }
-            Field::Destination => {
-                field.once(seen)?;
-                shipment.destination = self.nullable(Self::place)?;
-            }
-            Field::Status => {
-                field.once(seen)?;
-                shipment.status = self.nullable(Self::event)?;
-            }
-            Field::Events => {
-                field.once(seen)?;
-                shipment.events = self.nullable(|reader| {
-                    let mut events = Vec::new();
-                    reader.array(|reader| {
-                        events.push(reader.event()?);
-                        Some(())
-                    })?;
-                    Some(events)
-                })?;
-            }
-            Field::EstimatedTimeOfDelivery => {
-                field.once(seen)?;
-                shipment.estimated_time_of_delivery = self.json.str_or_null()?;
-            }
-            _ => self.json.skip()?,
-        }
+            _ => return json.skip(),
+        };
+        field.once(&mut seen)?;
+        *text = json.str_or_null()?;
         Some(())
-    }
+    })?;
+    Some(Event {
+        // Required (serde rejects a missing or `null` timestamp).
+        timestamp: timestamp?,
+        location,
+        status_code,
+        status,
+        description,
+        remark,
+    })
+}
 
-    fn event(&mut self) -> Option<Event<'a>> {
-        let (mut timestamp, mut location, mut seen) = (None, None, 0);
-        let (mut status_code, mut status, mut description, mut remark) = (None, None, None, None);
-        self.object(|reader, field| {
-            let text = match field {
-                Field::Timestamp => &mut timestamp,
-                Field::StatusCode => &mut status_code,
-                Field::Status => &mut status,
-                Field::Description => &mut description,
-                Field::Remark => &mut remark,
-                Field::Location => {
-                    field.once(&mut seen)?;
-                    location = reader.nullable(Self::place)?;
-                    return Some(());
-                }
-                _ => return reader.json.skip(),
-            };
-            field.once(&mut seen)?;
-            *text = reader.json.str_or_null()?;
-            Some(())
-        })?;
-        Some(Event {
-            // Required (serde rejects a missing or `null` timestamp).
-            timestamp: timestamp?,
-            location,
-            status_code,
-            status,
-            description,
-            remark,
-        })
-    }
-
-    fn place(&mut self) -> Option<Place<'a>> {
-        let (mut address, mut seen) = (None, 0);
-        self.object(|reader, field| {
-            if field != Field::Address {
-                return reader.json.skip();
-            }
-            field.once(&mut seen)?;
-            address = reader.nullable(Self::address)?;
-            Some(())
-        })?;
-        Some(Place { address })
-    }
-
-    fn address(&mut self) -> Option<Address<'a>> {
-        let (mut country_code, mut postal_code, mut address_locality) = (None, None, None);
-        let mut seen = 0;
-        self.object(|reader, field| {
-            let text = match field {
-                Field::CountryCode => &mut country_code,
-                Field::PostalCode => &mut postal_code,
-                Field::AddressLocality => &mut address_locality,
-                _ => return reader.json.skip(),
-            };
-            field.once(&mut seen)?;
-            *text = reader.json.str_or_null()?;
-            Some(())
-        })?;
-        Some(Address {
-            country_code,
-            postal_code,
-            address_locality,
-        })
-    }
-
-    /// An object, calling `value` for each key to read (or skip) its value.
-    fn object(&mut self, mut value: impl FnMut(&mut Self, Field) -> Option<()>) -> Option<()> {
-        let mut key = self.json.object()?;
-        while let Some(name) = key {
-            value(self, Field::of(name))?;
-            key = self.json.next_key()?;
+fn place<'a>(json: &mut Json<'a>) -> Option<Place<'a>> {
+    let (mut address, mut seen) = (None, Seen::default());
+    json.each_field(|json, key| {
+        let field = Field::of(key);
+        if field != Field::Address {
+            return json.skip();
         }
+        field.once(&mut seen)?;
+        address = json.or_null(self::address)?;
         Some(())
-    }
+    })?;
+    Some(Place { address })
+}
 
-    /// An array, calling `element` to read each element.
-    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        let mut more = self.json.array()?;
-        while more {
-            element(self)?;
-            more = self.json.next_element()?;
-        }
+fn address<'a>(json: &mut Json<'a>) -> Option<Address<'a>> {
+    let (mut country_code, mut postal_code, mut address_locality) = (None, None, None);
+    let mut seen = Seen::default();
+    json.each_field(|json, key| {
+        let field = Field::of(key);
+        let text = match field {
+            Field::CountryCode => &mut country_code,
+            Field::PostalCode => &mut postal_code,
+            Field::AddressLocality => &mut address_locality,
+            _ => return json.skip(),
+        };
+        field.once(&mut seen)?;
+        *text = json.str_or_null()?;
         Some(())
-    }
+    })?;
+    Some(Address {
+        country_code,
+        postal_code,
+        address_locality,
+    })
+}
 
-    /// `null`, or what `read` reads.
-    fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
-        if self.json.null()? {
-            return Some(None);
-        }
-        read(self).map(Some)
+/// DHL sends the id as a string; Karrio's sample has a number, read as serde_json reads it.
+fn shipment_id<'a>(json: &mut Json<'a>) -> Option<ShipmentId<'a>> {
+    if json.peek()? == Kind::String {
+        return json.str().map(ShipmentId::Text);
     }
-
-    /// DHL sends the id as a string; Karrio's sample has a number, read as serde_json
-    /// reads it.
-    fn shipment_id(&mut self) -> Option<ShipmentId<'a>> {
-        if self.json.peek()? == Kind::String {
-            return self.json.str().map(ShipmentId::Text);
-        }
-        serde_json::from_str(self.json.number()?)
-            .ok()
-            .map(ShipmentId::Number)
-    }
+    serde_json::from_str(json.number()?)
+        .ok()
+        .map(ShipmentId::Number)
 }
 
 fn empty_shipment<'a>() -> Shipment<'a> {
