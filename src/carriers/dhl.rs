@@ -742,14 +742,9 @@ mod tests {
     /// The pull read gives what the `Value` read gives, for every fixture and odd shape.
     #[test]
     fn pull_read_equals_the_value_read() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/carriers/dhl");
-        let mut bodies: Vec<String> = std::fs::read_dir(dir)
-            .expect("fixtures")
-            .map(|entry| entry.expect("entry").path())
-            .filter(|path| !path.to_string_lossy().ends_with(".expected.json"))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-            .map(|path| std::fs::read_to_string(path).expect("readable"))
+        let mut bodies: Vec<String> = crate::carriers::fixture_bodies("dhl", "json")
+            .into_iter()
+            .map(|(_, body)| body)
             .collect();
         let fixtures = bodies.len();
         assert!(fixtures >= 10);

@@ -15,6 +15,8 @@
 //! `showEvents=false`, still gets the carrier's own verdict. `FINAL` ("parcel history
 //! closed") says nothing about where the parcel is: it is emitted as an info event.
 
+mod pull;
+
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
     CarrierEvent, EventTime, Location, Status, SubCode, TrackingNumber, parse_offset_time,
@@ -31,13 +33,7 @@ impl Carrier for Gls {
     }
 
     fn map(&self, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
-        // UTF-8 checked once for the whole body rather than string by string; a body that
-        // is not UTF-8 is read as bytes, so its error reads as before.
-        let body: ParcelsResponse = match std::str::from_utf8(raw.payload) {
-            Ok(text) => serde_json::from_str(text),
-            Err(_) => serde_json::from_slice(raw.payload),
-        }
-        .map_err(|e| MapError::from_json(&e))?;
+        let body = read(raw.payload)?;
         let mut events = Vec::new();
         for (index, parcel) in body.parcels.iter().enumerate() {
             if parcel.error_code.is_none() {
@@ -46,6 +42,17 @@ impl Carrier for Gls {
         }
         Ok(events)
     }
+}
+
+/// The body: a well-formed one through the [`pull`] reader, any other through serde_json,
+/// which words the error. UTF-8 is checked once for the whole body rather than string by
+/// string; a body that is not UTF-8 is read as bytes, so its error reads as before.
+fn read(payload: &[u8]) -> Result<ParcelsResponse<'_>, MapError> {
+    match std::str::from_utf8(payload) {
+        Ok(text) => pull::read(text).map_or_else(|| serde_json::from_str(text), Ok),
+        Err(_) => serde_json::from_slice(payload),
+    }
+    .map_err(|e| MapError::from_json(&e))
 }
 
 /// Appends the events of one found parcel: its status (when it adds something), then its
@@ -156,13 +163,13 @@ fn classify_status(status: &str) -> Option<(Status, Option<SubCode>)> {
 
 // Texts borrow from the body where they can (no escapes): no allocation per field.
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct ParcelsResponse<'a> {
     #[serde(borrow)]
     parcels: Vec<Parcel<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Parcel<'a> {
     #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
@@ -177,7 +184,7 @@ struct Parcel<'a> {
     error_code: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Event<'a> {
     #[serde(borrow)]

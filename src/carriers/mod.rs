@@ -188,6 +188,30 @@ pub fn map_record(
     Ok(mapped)
 }
 
+/// The input bodies of a carrier's fixtures (`tests/fixtures/carriers/<carrier>/*.<ext>`,
+/// not the expected outputs), with their paths, in path order.
+#[cfg(test)]
+pub(crate) fn fixture_bodies(carrier: &str, ext: &str) -> Vec<(String, String)> {
+    let dir = format!(
+        "{}/tests/fixtures/carriers/{carrier}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut bodies: Vec<_> = std::fs::read_dir(dir)
+        .expect("fixture folder")
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.to_string_lossy();
+            let input = path.extension()? == ext && !name.ends_with(".expected.json");
+            input.then(|| {
+                let text = std::fs::read_to_string(&path).expect("UTF-8 fixture");
+                (path.display().to_string(), text)
+            })
+        })
+        .collect();
+    bodies.sort();
+    bodies
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -228,19 +228,7 @@ mod tests {
     }
 
     fn fixtures() -> Vec<(String, String)> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/carriers/dpd");
-        let mut bodies: Vec<_> = std::fs::read_dir(dir)
-            .expect("fixture folder")
-            .filter_map(|entry| {
-                let path = entry.ok()?.path();
-                (path.extension()? == "xml").then(|| {
-                    let text = std::fs::read_to_string(&path).expect("UTF-8 fixture");
-                    (path.display().to_string(), text)
-                })
-            })
-            .collect();
-        bodies.sort();
-        bodies
+        crate::carriers::fixture_bodies("dpd", "xml")
     }
 
     /// Odd but valid variations of the documented sample: (replace, by).
