@@ -249,6 +249,19 @@ impl<'a> Json<'a> {
         Some(())
     }
 
+    /// An array whose every element `read` reads: as serde reads a `Vec`.
+    pub(crate) fn list<T>(
+        &mut self,
+        mut read: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let mut items = Vec::new();
+        self.each_element(|json| {
+            items.push(read(json)?);
+            Some(())
+        })?;
+        Some(items)
+    }
+
     /// `null`, or what `read` reads: as serde reads an `Option`.
     pub(crate) fn or_null<T>(
         &mut self,

@@ -147,14 +147,7 @@ fn shipment_field<'a>(
         }
         Field::Events => {
             field.once(seen)?;
-            shipment.events = json.or_null(|json| {
-                let mut events = Vec::new();
-                json.each_element(|json| {
-                    events.push(event(json)?);
-                    Some(())
-                })?;
-                Some(events)
-            })?;
+            shipment.events = json.or_null(|json| json.list(event))?;
         }
         Field::EstimatedTimeOfDelivery => {
             field.once(seen)?;

@@ -16,12 +16,7 @@ pub(super) fn read(body: &str) -> Option<ParcelsResponse<'_>> {
             return json.skip();
         }
         seen.first(0)?;
-        let mut list = Vec::new();
-        json.each_element(|json| {
-            list.push(parcel(json)?);
-            Some(())
-        })?;
-        parcels = Some(list);
+        parcels = Some(json.list(parcel)?);
         Some(())
     })?;
     json.finish()?;
@@ -45,14 +40,7 @@ fn parcel<'a>(json: &mut Json<'a>) -> Option<Parcel<'a>> {
             "errorCode" => (3, &mut parcel.error_code),
             "events" => {
                 seen.first(4)?;
-                parcel.events = json.or_null(|json| {
-                    let mut events = Vec::new();
-                    json.each_element(|json| {
-                        events.push(event(json)?);
-                        Some(())
-                    })?;
-                    Some(events)
-                })?;
+                parcel.events = json.or_null(|json| json.list(event))?;
                 return Some(());
             }
             _ => return json.skip(),
