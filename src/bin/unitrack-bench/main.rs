@@ -8,6 +8,10 @@
 //! package of the fold state. Prints a markdown table and writes it to `--out`.
 //! `benches/README.md` describes the method.
 
+/// The allocator of the `unitrack` binary, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod baseline;
 mod cpu;
 mod kafka;
