@@ -5,10 +5,11 @@
 //! it expects next.
 //!
 //! Every method answers `None` when the body is not what it asked for, or is not JSON, or
-//! is something the reader leaves to serde_json (a key with an escape, nesting deeper than
-//! [`MAX_DEPTH`]). A mapper then reads the body again with serde_json, which decides and
-//! words the outcome, so the reader never has to word an error. What it accepts, serde_json
-//! accepts too, with the same strings (its tests hold it to that).
+//! is something the reader leaves to serde_json (a key with an escape, a `\uD800`–`\uDFFF`
+//! surrogate escape, nesting deeper than [`MAX_DEPTH`]). A mapper then reads the body
+//! again with serde_json, which decides and words the outcome, so the reader never has to
+//! word an error. What it accepts, serde_json accepts too, with the same strings (its
+//! tests hold it to that).
 
 use std::borrow::Cow;
 
@@ -77,6 +78,7 @@ pub(crate) struct Json<'a> {
 }
 
 impl<'a> Json<'a> {
+    /// A reader at the start of `body`.
     pub(crate) fn new(body: &'a str) -> Self {
         Self { body, at: 0 }
     }
@@ -112,6 +114,7 @@ impl<'a> Json<'a> {
         Some(true)
     }
 
+    /// `true` or `false`.
     pub(crate) fn bool(&mut self) -> Option<bool> {
         match self.next_byte()? {
             b't' => self.literal(b"true").map(|()| true),
