@@ -739,6 +739,23 @@ mod tests {
         assert_eq!(Dhl.map(&raw).map_err(|e| e.class()), Err("shape"));
     }
 
+    proptest::proptest! {
+        /// The pull read gives what the `Value` read gives for edited fixtures too (most
+        /// edits break the body, some leave odd but valid JSON).
+        #[test]
+        fn pull_read_equals_the_value_read_for_edited_fixtures(
+            body in crate::carriers::mutated_fixture("dhl", "json")
+        ) {
+            if let Some(pulled) = pull::read(&body) {
+                proptest::prop_assert_eq!(
+                    format!("{:?}", Ok::<_, MapError>(pulled)),
+                    format!("{:?}", shipments_from_value(&body)),
+                    "{}", body
+                );
+            }
+        }
+    }
+
     /// The pull read gives what the `Value` read gives, for every fixture and odd shape.
     #[test]
     fn pull_read_equals_the_value_read() {

@@ -212,6 +212,46 @@ pub(crate) fn fixture_bodies(carrier: &str, ext: &str) -> Vec<(String, String)> 
     bodies
 }
 
+/// A carrier's fixture body with one random edit (a byte removed, inserted or replaced
+/// from JSON's and XML's syntax characters, or a span repeated), for tests of the fast
+/// readers against serde's reading: most edits break the body, some keep it readable but
+/// odd. Bodies that are no longer UTF-8 are left out.
+#[cfg(test)]
+pub(crate) fn mutated_fixture(
+    carrier: &'static str,
+    ext: &'static str,
+) -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    use proptest::sample::{Index, select};
+    let bodies = fixture_bodies(carrier, ext);
+    let syntax = b"{}[],:\"\\ 0-9.eEntf\n<>/=&;'u".to_vec();
+    (
+        any::<Index>(),
+        any::<Index>(),
+        any::<Index>(),
+        0..4_u8,
+        select(syntax),
+    )
+        .prop_filter_map("still UTF-8", move |(body, at, len, edit, byte)| {
+            let mut bytes = bodies[body.index(bodies.len())].1.clone().into_bytes();
+            let at = at.index(bytes.len());
+            match edit {
+                0 => drop(bytes.remove(at)),
+                1 => bytes.insert(at, byte),
+                2 => bytes[at] = byte,
+                _ => {
+                    let span = bytes[at..]
+                        .iter()
+                        .take(len.index(40) + 1)
+                        .copied()
+                        .collect::<Vec<_>>();
+                    bytes.splice(at..at, span);
+                }
+            }
+            String::from_utf8(bytes).ok()
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,6 +85,20 @@ fn event<'a>(json: &mut Json<'a>) -> Option<Event<'a>> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// The same for edited fixtures (most edits break the body, some leave odd but
+        /// valid JSON).
+        #[test]
+        fn the_pull_reader_reads_edited_fixtures_as_serde_does(
+            body in crate::carriers::mutated_fixture("gls", "json")
+        ) {
+            if let Some(pulled) = read(&body) {
+                let reference = serde_json::from_str::<ParcelsResponse>(&body).ok();
+                proptest::prop_assert_eq!(Some(pulled), reference, "{}", body);
+            }
+        }
+    }
+
     /// What the pull reader reads, serde_json reads the same; every well-formed fixture
     /// takes the pull read.
     #[test]
