@@ -239,29 +239,17 @@ impl<'a> Json<'a> {
         Some(())
     }
 
-    /// Reads an array, calling `element` to read each element.
-    pub(crate) fn each_element(
-        &mut self,
-        mut element: impl FnMut(&mut Self) -> Option<()>,
-    ) -> Option<()> {
-        let mut more = self.array()?;
-        while more {
-            element(self)?;
-            more = self.next_element()?;
-        }
-        Some(())
-    }
-
     /// An array whose every element `read` reads: as serde reads a `Vec`.
     pub(crate) fn list<T>(
         &mut self,
         mut read: impl FnMut(&mut Self) -> Option<T>,
     ) -> Option<Vec<T>> {
         let mut items = Vec::new();
-        self.each_element(|json| {
-            items.push(read(json)?);
-            Some(())
-        })?;
+        let mut more = self.array()?;
+        while more {
+            items.push(read(self)?);
+            more = self.next_element()?;
+        }
         Some(items)
     }
 

@@ -105,16 +105,13 @@ fn envelope<'a>(json: &mut Json<'a>) -> Option<Vec<Shipment<'a>>> {
 }
 
 fn shipment_list<'a>(json: &mut Json<'a>) -> Option<Vec<Shipment<'a>>> {
-    let mut shipments = Vec::new();
-    json.each_element(|json| {
+    json.list(|json| {
         let (mut shipment, mut seen) = (empty_shipment(), Seen::default());
         json.each_field(|json, key| {
             shipment_field(json, &mut shipment, &mut seen, Field::of(key))
         })?;
-        shipments.push(shipment);
-        Some(())
-    })?;
-    Some(shipments)
+        Some(shipment)
+    })
 }
 
 /// Reads the value of one field of a shipment object.
