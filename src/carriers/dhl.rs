@@ -58,7 +58,7 @@ impl Carrier for Dhl {
 
 /// One shipment as DHL sends it (only what the mapping reads). Texts borrow from the body
 /// where they can (no escapes), saving an allocation per field.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Shipment<'a> {
     #[serde(borrow)]

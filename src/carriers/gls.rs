@@ -169,7 +169,7 @@ struct ParcelsResponse<'a> {
     parcels: Vec<Parcel<'a>>,
 }
 
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Parcel<'a> {
     #[serde(default, borrow, deserialize_with = "super::borrowed_text")]

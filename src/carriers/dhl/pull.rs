@@ -84,7 +84,7 @@ impl Field {
 
 /// The top-level object: `{"shipments": [...]}` or one shipment.
 fn envelope<'a>(json: &mut Json<'a>) -> Option<Vec<Shipment<'a>>> {
-    let mut shipment = empty_shipment();
+    let mut shipment = Shipment::default();
     let (mut shipments, mut seen, mut is_shipment) = (None, Seen::default(), false);
     json.each_field(|json, key| {
         let field = Field::of(key);
@@ -106,7 +106,7 @@ fn envelope<'a>(json: &mut Json<'a>) -> Option<Vec<Shipment<'a>>> {
 
 fn shipment_list<'a>(json: &mut Json<'a>) -> Option<Vec<Shipment<'a>>> {
     json.list(|json| {
-        let (mut shipment, mut seen) = (empty_shipment(), Seen::default());
+        let (mut shipment, mut seen) = (Shipment::default(), Seen::default());
         json.each_field(|json, key| {
             shipment_field(json, &mut shipment, &mut seen, Field::of(key))
         })?;
@@ -232,16 +232,4 @@ fn shipment_id<'a>(json: &mut Json<'a>) -> Option<ShipmentId<'a>> {
     serde_json::from_str(json.number()?)
         .ok()
         .map(ShipmentId::Number)
-}
-
-fn empty_shipment<'a>() -> Shipment<'a> {
-    Shipment {
-        id: None,
-        return_flag: None,
-        origin: None,
-        destination: None,
-        status: None,
-        events: None,
-        estimated_time_of_delivery: None,
-    }
 }

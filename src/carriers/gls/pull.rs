@@ -24,14 +24,7 @@ pub(super) fn read(body: &str) -> Option<ParcelsResponse<'_>> {
 }
 
 fn parcel<'a>(json: &mut Json<'a>) -> Option<Parcel<'a>> {
-    let mut parcel = Parcel {
-        unitno: None,
-        status: None,
-        status_date_time: None,
-        events: None,
-        error_code: None,
-    };
-    let mut seen = Seen::default();
+    let (mut parcel, mut seen) = (Parcel::default(), Seen::default());
     json.each_field(|json, key| {
         let (bit, text) = match key {
             "unitno" => (0, &mut parcel.unitno),
