@@ -276,22 +276,9 @@ impl<'a> Json<'a> {
             Kind::Bool => self.bool().map(drop),
             Kind::Null => self.literal(b"null"),
             _ if depth >= MAX_DEPTH => None,
-            Kind::Object => {
-                let mut key = self.object()?;
-                while key.is_some() {
-                    self.skip_nested(depth + 1)?;
-                    key = self.next_key()?;
-                }
-                Some(())
-            }
-            Kind::Array => {
-                let mut more = self.array()?;
-                while more {
-                    self.skip_nested(depth + 1)?;
-                    more = self.next_element()?;
-                }
-                Some(())
-            }
+            Kind::Object => self.each_field(|json, _| json.skip_nested(depth + 1)),
+            // A list of `()`: nothing is stored (a `Vec` of a zero-sized type never allocates).
+            Kind::Array => self.list(|json| json.skip_nested(depth + 1)).map(drop),
         }
     }
 
@@ -383,22 +370,13 @@ mod tests {
             Kind::String => Value::String(json.str()?.into_owned()),
             Kind::Number => serde_json::from_str(json.number()?).ok()?,
             _ if depth >= MAX_DEPTH => return None,
-            Kind::Array => {
-                let mut items = Vec::new();
-                let mut more = json.array()?;
-                while more {
-                    items.push(value(json, depth + 1)?);
-                    more = json.next_element()?;
-                }
-                Value::Array(items)
-            }
+            Kind::Array => Value::Array(json.list(|json| value(json, depth + 1))?),
             Kind::Object => {
                 let mut object = serde_json::Map::new();
-                let mut key = json.object()?;
-                while let Some(name) = key {
+                json.each_field(|json, name| {
                     object.insert(name.to_owned(), value(json, depth + 1)?);
-                    key = json.next_key()?;
-                }
+                    Some(())
+                })?;
                 Value::Object(object)
             }
         })
