@@ -212,10 +212,39 @@ pub(crate) fn fixture_bodies(carrier: &str, ext: &str) -> Vec<(String, String)> 
     bodies
 }
 
+/// Texts [`mutated_fixture`] inserts: multi-byte characters (a byte index into them is
+/// no char boundary), numbers and dates no type holds, escapes and entities, markup.
+#[cfg(test)]
+const ODD_TEXTS: &[&str] = &[
+    "ß",
+    "€",
+    "\u{1F4E6}",
+    "\u{0}",
+    "99999999999999999999",
+    "-1",
+    "1e400",
+    "2024-02-30T25:61:61",
+    "13/45/2024 13:61:61 PM",
+    "31.02.2024 24:00",
+    "+99:99",
+    "T",
+    "Z",
+    " AM",
+    "\\u00e4",
+    "\\ud800",
+    "&amp;",
+    "&#0;",
+    "<![CDATA[ß]]>",
+    "null",
+    "[]",
+    "{}",
+];
+
 /// A carrier's fixture body with one random edit (a byte removed, inserted or replaced
-/// from JSON's and XML's syntax characters, or a span repeated), for tests of the fast
-/// readers against serde's reading: most edits break the body, some keep it readable but
-/// odd. Bodies that are no longer UTF-8 are left out.
+/// from JSON's and XML's syntax characters, a span repeated, or one of [`ODD_TEXTS`]
+/// inserted), for tests of the fast readers against serde's reading and of the mappers
+/// against panics: most edits break the body, some keep it readable but odd. Bodies
+/// that are no longer UTF-8 are left out.
 #[cfg(test)]
 pub(crate) fn mutated_fixture(
     carrier: &'static str,
@@ -229,16 +258,18 @@ pub(crate) fn mutated_fixture(
         any::<Index>(),
         any::<Index>(),
         any::<Index>(),
-        0..4_u8,
+        0..5_u8,
         select(syntax),
+        select(ODD_TEXTS),
     )
-        .prop_filter_map("still UTF-8", move |(body, at, len, edit, byte)| {
+        .prop_filter_map("still UTF-8", move |(body, at, len, edit, byte, odd)| {
             let mut bytes = bodies[body.index(bodies.len())].1.clone().into_bytes();
             let at = at.index(bytes.len());
             match edit {
                 0 => drop(bytes.remove(at)),
                 1 => bytes.insert(at, byte),
                 2 => bytes[at] = byte,
+                3 => drop(bytes.splice(at..at, odd.bytes())),
                 _ => {
                     let span = bytes[at..]
                         .iter()
@@ -265,6 +296,40 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), registry().len());
+    }
+
+    /// Every carrier's edited fixtures (JSON and XML alike).
+    fn edited_fixture_of_any_carrier() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::prop_oneof![
+            mutated_fixture("dhl", "json"),
+            mutated_fixture("dhl_parcel_de", "xml"),
+            mutated_fixture("dpd", "xml"),
+            mutated_fixture("gls", "json"),
+            mutated_fixture("hermes", "json"),
+            mutated_fixture("ups", "json"),
+            mutated_fixture("fedex", "json"),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Poison is an error, never a panic: no edited body, given to any mapper with or
+        /// without an odd record key, makes it panic (a panic would stop the normalise
+        /// stage at that record for every carrier).
+        #[test]
+        fn no_edited_body_makes_a_mapper_panic(
+            body in edited_fixture_of_any_carrier(),
+            key in proptest::option::of("[0-9A-Za-z:ß €-]{0,30}"),
+        ) {
+            for carrier in registry() {
+                let raw = RawRecord {
+                    key: key.as_deref().map(str::as_bytes),
+                    payload: body.as_bytes(),
+                    ..RawRecord::default()
+                };
+                // Events or a `MapError`: either is fine here.
+                let _ = map_record(*carrier, &raw);
+            }
+        }
     }
 
     #[test]
