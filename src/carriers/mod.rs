@@ -20,6 +20,7 @@ mod ups;
 
 use crate::domain::{CarrierEvent, IdentityError, ShipmentEvent, TimeError, TrackingNumber};
 use std::borrow::Cow;
+use std::panic::AssertUnwindSafe;
 
 /// Our own view of one raw record; never an rdkafka type.
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,10 +74,20 @@ pub enum MapError {
     /// The body has no tracking number and the record has no key.
     #[error("the body carries no tracking number and the record has no key")]
     MissingKey,
+    /// The mapper panicked on this body: a bug in unitrack, not necessarily in the body.
+    /// The record is dead-lettered like poison (replay it once the mapper is fixed)
+    /// instead of stopping the stage at it, for every carrier, on every restart.
+    #[error("the {carrier} mapper panicked on this body (a unitrack bug): {message}")]
+    Panic {
+        /// The carrier whose mapper panicked.
+        carrier: &'static str,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl MapError {
-    /// A bounded label: `syntax`, `shape`, `time`, `identity`, `missing_key`.
+    /// A bounded label: `syntax`, `shape`, `time`, `identity`, `missing_key`, `panic`.
     pub fn class(&self) -> &'static str {
         match self {
             MapError::Syntax(_) => "syntax",
@@ -84,6 +95,7 @@ impl MapError {
             MapError::Time(_) => "time",
             MapError::Identity(_) => "identity",
             MapError::MissingKey => "missing_key",
+            MapError::Panic { .. } => "panic",
         }
     }
 
@@ -173,11 +185,32 @@ pub fn find(id: &str) -> Option<&'static dyn Carrier> {
     REGISTRY.iter().copied().find(|carrier| carrier.id() == id)
 }
 
-/// Maps a raw record and gives each event its package key and identity.
+/// Maps a raw record and gives each event its package key and identity. A panic of the
+/// mapper is caught here and answered with [`MapError::Panic`] (release builds unwind:
+/// see `Cargo.toml`), so one body that trips a bug is dead-lettered, not a poison pill.
 pub fn map_record(
     carrier: &dyn Carrier,
     raw: &RawRecord<'_>,
 ) -> Result<Vec<ShipmentEvent>, MapError> {
+    // Unwind safety: mappers are pure (no state a panic could leave half-written).
+    std::panic::catch_unwind(AssertUnwindSafe(|| map_events(carrier, raw))).unwrap_or_else(
+        |payload| {
+            let message = match payload.downcast_ref::<&str>() {
+                Some(text) => (*text).to_owned(),
+                None => payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_else(|| "(no message)".to_owned()),
+            };
+            Err(MapError::Panic {
+                carrier: carrier.id(),
+                message,
+            })
+        },
+    )
+}
+
+fn map_events(carrier: &dyn Carrier, raw: &RawRecord<'_>) -> Result<Vec<ShipmentEvent>, MapError> {
     let events = carrier.map(raw)?;
     // Sized up front: collecting through `Result` would start at four events, and four
     // `ShipmentEvent`s are a large allocation for the allocator (slower to find and free).
@@ -326,10 +359,48 @@ mod tests {
                     payload: body.as_bytes(),
                     ..RawRecord::default()
                 };
-                // Events or a `MapError`: either is fine here.
-                let _ = map_record(*carrier, &raw);
+                // Events or poison; a caught panic fails the test.
+                let result = map_record(*carrier, &raw);
+                proptest::prop_assert!(
+                    !matches!(result, Err(MapError::Panic { .. })),
+                    "{result:?}\n{body}"
+                );
             }
         }
+    }
+
+    /// A mapper with a bug: it panics on a body that reads `boom`.
+    struct Buggy;
+
+    impl Carrier for Buggy {
+        fn id(&self) -> &'static str {
+            "buggy"
+        }
+
+        fn map(&self, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
+            let text = raw.text()?;
+            assert_ne!(text, "boom", "the body says boom");
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_panicking_mapper_gives_a_panic_error_with_its_message() {
+        let raw = |body: &'static str| RawRecord {
+            payload: body.as_bytes(),
+            ..RawRecord::default()
+        };
+        assert_eq!(map_record(&Buggy, &raw("fine")), Ok(Vec::new()));
+        let error = map_record(&Buggy, &raw("boom")).expect_err("a panic is an error");
+        assert_eq!(error.class(), "panic");
+        let reason = error.to_string();
+        assert!(
+            reason.starts_with("the buggy mapper panicked on this body (a unitrack bug): ")
+                && reason.contains("the body says boom"),
+            "{reason}"
+        );
+        // The mapper still works for the next body.
+        assert_eq!(map_record(&Buggy, &raw("fine again")), Ok(Vec::new()));
     }
 
     #[test]
