@@ -567,3 +567,29 @@ fn record_ids_and_keys_are_their_display_forms() {
     assert_eq!(record.event_id, changed.event_id.to_string());
     assert_eq!(record.package_key, changed.package.to_string());
 }
+
+proptest::proptest! {
+    /// What the fold stage reads from `shipment.events` may come from any producer: an
+    /// edited datum (a byte replaced, inserted or removed, or cut short) is read or
+    /// refused, and a read one is converted or refused, never a panic.
+    #[test]
+    fn edited_event_datums_are_read_or_refused_never_a_panic(
+        which in proptest::prelude::any::<proptest::sample::Index>(),
+        at in proptest::prelude::any::<proptest::sample::Index>(),
+        edit in 0..4_u8,
+        byte in proptest::num::u8::ANY,
+    ) {
+        let records = event_records();
+        let mut bytes = direct(&records[which.index(records.len())]);
+        let at = at.index(bytes.len());
+        match edit {
+            0 => bytes[at] = byte,
+            1 => bytes.insert(at, byte),
+            2 => drop(bytes.remove(at)),
+            _ => bytes.truncate(at),
+        }
+        if let Ok(record) = read_record::<ShipmentEventRecord>(&bytes) {
+            let _ = ShipmentEvent::try_from(record);
+        }
+    }
+}
