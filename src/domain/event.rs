@@ -118,7 +118,9 @@ pub struct RawCode {
 pub enum Correction {
     /// The latest earlier carrier event, whatever its status (Hermes 4690).
     Latest,
-    /// The latest earlier carrier event with this status (UPS 8I voids a pickup scan).
+    /// The latest earlier run of carrier events with this status: the newest one and those
+    /// before it back to a carrier event of another status (UPS 8I voids a pickup scan,
+    /// Hermes 4072 a return however many scans reported it).
     LatestWith(Status),
 }
 

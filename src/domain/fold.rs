@@ -356,29 +356,45 @@ impl Derived {
     }
 }
 
-/// Which entries a correction voids: the latest earlier carrier status entry it targets.
+/// Which entries a correction voids (rule 5). `Latest`: the latest earlier carrier status
+/// entry. `LatestWith(status)`: the latest earlier *run* of carrier entries with that
+/// status, from the newest one back to the latest carrier entry of another status (entries
+/// without a status and unknown codes do not end a run). A carrier takes back a state once
+/// however many scans reported it: Hermes 4072 "return cancelled" after 6081 and 1520,
+/// 9399 "un-cancelled" after 9341 and 9340. Voiding only the newest scan would leave the
+/// package returning, and its later delivery would read as back at the sender.
 fn voided(entries: &[Entry]) -> Vec<bool> {
     let mut voided = vec![false; entries.len()];
     for (i, entry) in entries.iter().enumerate() {
         let Effect::Correction(correction) = entry.effect else {
             continue;
         };
-        let target = (0..i).rev().find(|&j| {
-            !voided[j]
-                && match entries[j].effect {
-                    Effect::Status {
-                        status,
-                        origin: Origin::Carrier,
-                        ..
-                    } => match correction {
-                        Voids::Latest => status != Status::Unknown,
-                        Voids::LatestWith(wanted) => status == wanted,
-                    },
-                    _ => false,
+        let mut in_run = false;
+        for j in (0..i).rev() {
+            let Effect::Status {
+                status,
+                origin: Origin::Carrier,
+                ..
+            } = entries[j].effect
+            else {
+                continue;
+            };
+            if voided[j] {
+                continue;
+            }
+            match correction {
+                Voids::Latest if status != Status::Unknown => {
+                    voided[j] = true;
+                    break;
                 }
-        });
-        if let Some(j) = target {
-            voided[j] = true;
+                Voids::Latest => {}
+                Voids::LatestWith(wanted) if status == wanted => {
+                    voided[j] = true;
+                    in_run = true;
+                }
+                Voids::LatestWith(_) if in_run && status != Status::Unknown => break,
+                Voids::LatestWith(_) => {}
+            }
         }
     }
     voided

@@ -317,10 +317,45 @@ fn correction_voids_the_latest_event_and_refolds() {
 }
 
 #[test]
+fn a_correction_naming_a_status_voids_its_whole_latest_run() {
+    // Hermes: refused, then returning (6081) and a generic return scan (1520) around an
+    // unknown code; 4072 "return cancelled"; redelivered. It never went back to the sender.
+    let events = [
+        carrier(0, Status::OutForDelivery, None),
+        carrier(10, Status::DeliveryFailed, Some(SubCode::Refused)),
+        carrier(20, Status::ReturningToSender, Some(SubCode::Refused)),
+        carrier(25, Status::Unknown, None),
+        carrier(30, Status::ReturningToSender, None),
+        correction(40, Correction::LatestWith(Status::ReturningToSender)),
+    ];
+    let mut state = fold_all(&events);
+    assert_eq!(state.status(), Some(Status::DeliveryFailed));
+    assert_eq!(state.sub_status(), Some(SubCode::Refused));
+    state.apply(&carrier(50, Status::OutForDelivery, None));
+    state.apply(&carrier(60, Status::Delivered, None));
+    assert_eq!(state.status(), Some(Status::Delivered));
+}
+
+#[test]
+fn a_run_ends_at_a_carrier_event_of_another_status() {
+    // An earlier return, interrupted by a failed attempt, is not taken back by a correction
+    // of the later one: the package is still on its way back, and "delivered" is back home.
+    let state = fold_all(&[
+        carrier(10, Status::ReturningToSender, None),
+        carrier(20, Status::DeliveryFailed, Some(SubCode::RecipientAbsent)),
+        carrier(30, Status::ReturningToSender, None),
+        correction(40, Correction::LatestWith(Status::ReturningToSender)),
+        carrier(50, Status::Delivered, None),
+    ]);
+    assert_eq!(state.status(), Some(Status::ReturnedToSender));
+}
+
+#[test]
 fn un_cancel_by_correction_restores_the_previous_status() {
     let state = fold_all(&[
         carrier(0, Status::InfoReceived, None),
         carrier(10, Status::Cancelled, Some(SubCode::ByShipper)),
+        carrier(15, Status::Cancelled, None),
         correction(20, Correction::LatestWith(Status::Cancelled)),
     ]);
     assert_eq!(state.status(), Some(Status::InfoReceived));
