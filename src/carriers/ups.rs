@@ -8,7 +8,9 @@
 //! - `status.type` (D, I, M, MV, X...) decides it only when UPS leaves `statusCode` out;
 //! - `status.code`, the 2-character activity/exception code, refines the sub-code and
 //!   carries the corrections: `8I` "incorrectly scanned as picked up" voids the pickup at
-//!   the Access Point, that is the latest `DELIVERED`.
+//!   the Access Point, that is the latest `DELIVERED`. The status codes 098/099 "Deliver
+//!   to Original Address Requested/Confirmed" are corrections too: they take back a return
+//!   to sender.
 //!
 //! Time: the local `date`/`time` plus `gmtDate`/`gmtTime`/`gmtOffset`. The instant comes
 //! from the GMT fields, the local time from `date`/`time`, the zone from `gmtOffset`.
@@ -353,7 +355,16 @@ fn by_status_code(code: u16) -> Option<Outcome> {
         12 | 92 => to(InTransit, CustomsProcessing),
         14 | 84 | 134 => to(InTransit, CustomsReleased),
         73 | 74 | 137 => to(InTransit, Transferred),
-        18 | 27 | 28 | 54 | 57 | 63 | 96..=103 | 106..=109 => to(InTransit, Redirected),
+        18 | 27 | 28 | 54 | 57 | 63 | 96 | 97 | 100..=103 | 106..=109 => to(InTransit, Redirected),
+        // 098/099 "Deliver to Original Address Requested/Confirmed": the package goes to
+        // the consignee after all, so a return to sender (033/118/119, or already under
+        // way) is taken back; without one, nothing is voided. Left as a redirect, the
+        // return would stand and the delivery would read as back at the sender.
+        98 | 99 => {
+            return Some(Outcome::Correction(Correction::LatestWith(
+                ReturningToSender,
+            )));
+        }
         19 | 20 | 55 | 75 | 95 | 115 | 116 | 120 | 121 | 136 => to(InTransit, DeliveryScheduled),
         6 | 21 | 37 | 72 | 89 | 91 | 146 | 162 => to(OutForDelivery, OnVehicle),
         78 => to(OutForDelivery, ArrivingSoon),
