@@ -530,6 +530,109 @@ mod tests {
         );
     }
 
+    /// The wordings of DHL's `failure` definition ("could not be delivered … no name on
+    /// doorbell; recipient moved; recipient not found … customs, expired (not picked up
+    /// from service point), returned") and its short statuses (reference §2.1, §2.2).
+    #[test]
+    fn the_failure_definition_and_short_statuses_are_read() {
+        use Status::*;
+        let cases = [
+            (
+                "failure",
+                "The shipment could not be delivered. No name on doorbell.",
+                DeliveryFailed,
+                Some(SubCode::AddressIssue),
+            ),
+            (
+                "failure",
+                "Die Sendung konnte nicht zugestellt werden, da der Name nicht am Briefkasten steht.",
+                DeliveryFailed,
+                Some(SubCode::AddressIssue),
+            ),
+            (
+                "failure",
+                "The shipment could not be delivered. Recipient not found.",
+                DeliveryFailed,
+                Some(SubCode::AddressIssue),
+            ),
+            (
+                "failure",
+                "Recipient moved",
+                Exception,
+                Some(SubCode::RecipientMoved),
+            ),
+            (
+                "failure",
+                "The shipment could not be delivered due to customs.",
+                Exception,
+                Some(SubCode::CustomsHold),
+            ),
+            (
+                "failure",
+                "Expired: the consignee did not pick up the shipment from the service point.",
+                Exception,
+                Some(SubCode::PickupMissed),
+            ),
+            (
+                "failure",
+                "The shipment was not picked up from the service point.",
+                Exception,
+                Some(SubCode::PickupMissed),
+            ),
+            (
+                "failure",
+                "Shipment will be returned to origin",
+                ReturningToSender,
+                None,
+            ),
+            ("transit", "Return to Origin", ReturningToSender, None),
+            (
+                "transit",
+                "The shipment is being returned.",
+                ReturningToSender,
+                None,
+            ),
+            (
+                "transit",
+                "The storage period has expired. The shipment is being returned.",
+                ReturningToSender,
+                Some(SubCode::NotCollected),
+            ),
+            (
+                "transit",
+                "In delivery",
+                OutForDelivery,
+                Some(SubCode::OnVehicle),
+            ),
+            (
+                "transit",
+                "Posting at PACKSTATION",
+                InTransit,
+                Some(SubCode::DroppedOff),
+            ),
+            (
+                "transit",
+                "The shipment has been posted by sender at a PACKSTATION",
+                InTransit,
+                Some(SubCode::DroppedOff),
+            ),
+            (
+                "delivered",
+                "The return shipment has been delivered to the sender.",
+                ReturnedToSender,
+                Some(SubCode::Received),
+            ),
+        ];
+        for (code, text, status, sub) in cases {
+            assert_eq!(decide_text(code, text), (status, sub), "{code}: {text}");
+        }
+        // A sender's pickup that failed is not a missed collection by the recipient.
+        assert_eq!(
+            decide_text("failure", "The shipment could not be picked up."),
+            (Exception, Some(SubCode::PickupFailed))
+        );
+    }
+
     #[test]
     fn not_picked_up_from_the_sender_is_not_a_missed_collection() {
         assert_eq!(

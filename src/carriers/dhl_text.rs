@@ -41,6 +41,14 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("return to sender", ReturningToSender, None),
         ("return to shipper", ReturningToSender, None),
         ("back to the sender", ReturningToSender, None),
+        ("returned to shipper", ReturningToSender, None),
+        ("returned to the shipper", ReturningToSender, None),
+        ("delivered to the sender", ReturningToSender, None),
+        // DHL's own name for it ("Return to Origin", a planned status code).
+        ("return to origin", ReturningToSender, None),
+        ("returned to origin", ReturningToSender, None),
+        ("being returned", ReturningToSender, None),
+        ("will be returned", ReturningToSender, None),
         // Not picked up from the sender, or not collected from a pickup point in time.
         ("konnte nicht abgeholt", Exception, Some(PickupFailed)),
         ("abholung nicht erfolgreich", Exception, Some(PickupFailed)),
@@ -52,6 +60,15 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("not collected", Exception, Some(PickupMissed)),
         ("not collected", ReturningToSender, Some(NotCollected)),
         ("storage period", Exception, Some(PickupMissed)),
+        // DHL's `failure` definition: "expired (not picked up from service point)".
+        ("not picked up", Exception, Some(PickupMissed)),
+        ("not picked up", ReturningToSender, Some(NotCollected)),
+        ("did not pick up", Exception, Some(PickupMissed)),
+        ("did not pick up", ReturningToSender, Some(NotCollected)),
+        ("doesn't pick up", Exception, Some(PickupMissed)),
+        ("doesn't pick up", ReturningToSender, Some(NotCollected)),
+        ("expired", Exception, Some(PickupMissed)),
+        ("expired", ReturningToSender, Some(NotCollected)),
         // Customs refusals (before "verweigert" = refused by the recipient).
         ("einfuhr verweigert", Exception, Some(CustomsRejected)),
         ("zollabfertigung wurde abgelehnt", Exception, Some(CustomsRejected)),
@@ -88,6 +105,12 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("verzogen", DeliveryFailed, Some(AddressIssue)),
         ("has moved", Exception, Some(RecipientMoved)),
         ("has moved", DeliveryFailed, Some(AddressIssue)),
+        ("recipient moved", Exception, Some(RecipientMoved)),
+        ("recipient moved", DeliveryFailed, Some(AddressIssue)),
+        ("no name on", DeliveryFailed, Some(AddressIssue)),
+        ("name nicht am", DeliveryFailed, Some(AddressIssue)),
+        ("recipient not found", DeliveryFailed, Some(AddressIssue)),
+        ("consignee not found", DeliveryFailed, Some(AddressIssue)),
         ("adressfehler", DeliveryFailed, Some(AddressIssue)),
         ("adresse fehlerhaft", DeliveryFailed, Some(AddressIssue)),
         ("fehlerhafte adresse", DeliveryFailed, Some(AddressIssue)),
@@ -120,14 +143,8 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("unzustellbar", ReturningToSender, Some(Undeliverable)),
         ("undeliverable", DeliveryFailed, None),
         ("undeliverable", ReturningToSender, Some(Undeliverable)),
-        // A failed attempt without a reason.
-        ("konnte nicht zugestellt", DeliveryFailed, None),
-        ("nicht zugestellt werden", DeliveryFailed, None),
-        ("zustellung nicht möglich", DeliveryFailed, None),
-        ("could not be delivered", DeliveryFailed, None),
-        ("not delivered", DeliveryFailed, None),
-        ("unsuccessful", DeliveryFailed, None),
-        // Problems on the way.
+        // Customs (before a failed attempt without a reason: "could not be delivered due
+        // to customs" is held by customs).
         ("verzollt", InTransit, Some(CustomsReleased)),
         ("zollfreigabe", InTransit, Some(CustomsReleased)),
         ("clearance processing complete", InTransit, Some(CustomsReleased)),
@@ -138,6 +155,14 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("customs", Exception, Some(CustomsHold)),
         ("clearance", InTransit, Some(CustomsProcessing)),
         ("clearance", Exception, Some(CustomsHold)),
+        // A failed attempt without a reason.
+        ("konnte nicht zugestellt", DeliveryFailed, None),
+        ("nicht zugestellt werden", DeliveryFailed, None),
+        ("zustellung nicht möglich", DeliveryFailed, None),
+        ("could not be delivered", DeliveryFailed, None),
+        ("not delivered", DeliveryFailed, None),
+        ("unsuccessful", DeliveryFailed, None),
+        // Other problems on the way.
         ("beschädig", Exception, Some(Damaged)),
         ("damage", Exception, Some(Damaged)),
         ("nachforschung", Exception, Some(Investigation)),
@@ -159,6 +184,8 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("delivery vehicle", OutForDelivery, Some(OnVehicle)),
         ("out for delivery", OutForDelivery, Some(OnVehicle)),
         ("with courier for delivery", OutForDelivery, Some(OnVehicle)),
+        // DHL's short status for SRTED/PO "loaded onto the delivery vehicle".
+        ("in delivery", OutForDelivery, Some(OnVehicle)),
         // Waiting at a pickup point (the place, found further down, adds the sub-code).
         ("zur abholung bereit", AvailableForPickup, None),
         ("bereit zur abholung", AvailableForPickup, None),
@@ -208,6 +235,8 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("eingeliefert", InTransit, Some(DroppedOff)),
         ("einlieferung", InTransit, Some(DroppedOff)),
         ("posted by the sender", InTransit, Some(DroppedOff)),
+        ("posted by sender", InTransit, Some(DroppedOff)),
+        ("posting at", InTransit, Some(DroppedOff)),
         ("dropped off", InTransit, Some(DroppedOff)),
         ("abgeholt", InTransit, Some(PickedUp)),
         ("picked up", InTransit, Some(PickedUp)),
