@@ -525,7 +525,9 @@ fn exception_reason(code: &str) -> Option<SubCode> {
         "1G" | "1H" | "7R" | "7S" | "G6" | "G9" | "H9" | "OR" | "OS" => RegulatoryHold,
         "4I" | "5T" | "72" | "LI" | "MF" => Held,
         "84" => PickupPointRejected,
-        "5G" => PickupMissed,
+        // 5G; 3N "not picked up at the Access Point" and 6C (its return under way) under a
+        // generic exception: the recipient missed the collection (reference §3.4).
+        "5G" | "3N" | "6C" => PickupMissed,
         "99" | "BQ" | "BR" | "BT" | "D7" | "DD" | "DT" | "KO" => ContactCarrier,
         _ => return None,
     };
@@ -800,6 +802,33 @@ mod tests {
             status("I", "OT", "021"),
             to(Status::OutForDelivery, SubCode::OnVehicle)
         );
+    }
+
+    #[test]
+    fn not_collected_at_the_access_point_is_a_missed_pickup_or_its_return() {
+        for code in ["3N", "6C"] {
+            assert_eq!(
+                status("X", code, "013"),
+                to(Status::Exception, SubCode::PickupMissed),
+                "{code}"
+            );
+            assert_eq!(
+                status("X", code, "035"),
+                to(Status::ReturningToSender, SubCode::NotCollected),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn deliver_to_original_address_takes_back_a_return() {
+        for status_code in ["098", "099"] {
+            assert_eq!(
+                classify(Some("I"), Some("ZZ"), Some(status_code)),
+                Outcome::Correction(Correction::LatestWith(Status::ReturningToSender))
+            );
+        }
+        assert_eq!(status("I", "ZZ", "096").sub, Some(SubCode::Redirected));
     }
 
     #[test]
