@@ -10,9 +10,10 @@
 //!
 //! Every event is mapped by its code. Only the codes the reference documents are known;
 //! the rest are [`Status::Unknown`]. The parcel's `status` is emitted as an event of its own
-//! (code `status`, at `statusDateTime`) when none of its events already reports that
-//! status: so a parcel delivered under an undocumented event code, or fetched with
-//! `showEvents=false`, still gets the carrier's own verdict. `FINAL` ("parcel history
+//! (code `status`, at `statusDateTime`) unless its events already report that status as the
+//! current one (the newest event with a status, or one at or after `statusDateTime`): so a
+//! parcel delivered under an undocumented event code, or fetched with `showEvents=false`,
+//! still gets the carrier's own verdict. `FINAL` ("parcel history
 //! closed") says nothing about where the parcel is: it is emitted as an info event.
 
 mod pull;
@@ -78,8 +79,9 @@ fn parcel_events(
     }
 
     let ours = &events[start..];
-    let reported = |status| status != Status::Unknown && ours.iter().any(|e| e.status == status);
     let time = || parse_offset_time(status_time).map(EventTime::with_offset);
+    let at = || time().ok().map(|at| at.millis());
+    let reported = |status| status != Status::Unknown && reported(ours, status, at);
     let own = match classify_status(status_code) {
         Some((status, _)) if reported(status) => None,
         Some((status, sub)) => Some(CarrierEvent::new(tracking, time()?, status, sub)),
@@ -89,6 +91,26 @@ fn parcel_events(
         events.insert(start, event.code("status", status_code));
     }
     Ok(())
+}
+
+/// Whether the parcel's events already report `status` as its current state: the newest
+/// event with a status says so, or one at or after the parcel status's own time (`at`, in
+/// UTC millis, read only when needed; unreadable, any event with the status will do). An older event with that status does
+/// not: a parcel out for delivery again after a ParcelShop, under an undocumented newest
+/// code, is still out for delivery.
+fn reported(events: &[CarrierEvent], status: Status, at: impl Fn() -> Option<i64>) -> bool {
+    let with_status = |e: &&CarrierEvent| e.status != Status::Unknown;
+    let newest = events
+        .iter()
+        .filter(with_status)
+        .max_by_key(|e| e.time.millis());
+    if newest.is_some_and(|e| e.status == status) {
+        return true;
+    }
+    let at = at();
+    events
+        .iter()
+        .any(|e| e.status == status && at.is_none_or(|at| e.time.millis() >= at))
 }
 
 /// One GLS event as a unified event.
