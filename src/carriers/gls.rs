@@ -95,9 +95,9 @@ fn parcel_events(
 
 /// Whether the parcel's events already report `status` as its current state: the newest
 /// event with a status says so, or one at or after the parcel status's own time (`at`, in
-/// UTC millis, read only when needed; unreadable, any event with the status will do). An older event with that status does
-/// not: a parcel out for delivery again after a ParcelShop, under an undocumented newest
-/// code, is still out for delivery.
+/// UTC millis, read only when needed; unreadable, any event with the status will do). An
+/// older event with that status does not: a parcel out for delivery again after a
+/// ParcelShop, under an undocumented newest code, is still out for delivery.
 fn reported(events: &[CarrierEvent], status: Status, at: impl Fn() -> Option<i64>) -> bool {
     let with_status = |e: &&CarrierEvent| e.status != Status::Unknown;
     let newest = events
