@@ -19,7 +19,8 @@
 use super::{ApiError, describe_errors, non_empty};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
-    CarrierEvent, EventTime, Location, Status, SubCode, TrackingNumber, parse_offset_time,
+    CarrierEvent, Direction, EventTime, Location, Status, SubCode, TrackingNumber,
+    parse_offset_time,
 };
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -59,8 +60,19 @@ impl Carrier for Fedex {
                     )));
                 };
                 let tracking = tracking_number(complete, result, path)?;
+                // The return-label lifecycle (link emailed, cancelled, expiring, expired) is
+                // scanned on the return label's own number: a customer return, not a return
+                // to sender (STATUS_MODEL traps; reference §3.4).
+                let return_label = scans
+                    .iter()
+                    .any(|scan| matches!(scan.event_type.trim(), "RP" | "LP" | "RG" | "RD"));
                 for scan in scans {
-                    events.push(map_scan(&tracking, scan, result.delivery_details.as_ref())?);
+                    let event = map_scan(&tracking, scan, result.delivery_details.as_ref())?;
+                    events.push(if return_label {
+                        event.direction(Direction::Return)
+                    } else {
+                        event
+                    });
                 }
             }
         }
@@ -243,6 +255,12 @@ fn classify(scan: &ScanEvent, delivery: Option<&DeliveryDetails>) -> Meaning {
         .or(non_empty(scan.event_description.as_deref()))
         .unwrap_or("")
         .to_lowercase();
+    // What the event itself says, for the collisions: an exception description ("Tendered
+    // at FedEx Facility") may stand beside any event.
+    let said = |word: &str| {
+        non_empty(scan.event_description.as_deref())
+            .is_some_and(|text| text.to_lowercase().contains(word))
+    };
     let (status, sub) = match scan.event_type.trim() {
         "OC" => (InfoReceived, Some(LabelCreated)),
         "EP" | "DS" => (InfoReceived, Some(PickupScheduled)),
@@ -250,7 +268,7 @@ fn classify(scan: &ScanEvent, delivery: Option<&DeliveryDetails>) -> Meaning {
         "AA" | "AF" | "AR" | "DP" | "EO" | "IT" | "IX" | "LO" | "Ow" | "OW" | "PF" | "PL"
         | "PM" | "SF" | "TR" => (InTransit, Some(Processing)),
         // "Enroute to Airport" (movement) or "Export Approved" (regulatory).
-        "EA" if reason.contains("export") => (InTransit, Some(CustomsReleased)),
+        "EA" if said("export") => (InTransit, Some(CustomsReleased)),
         "EA" => (InTransit, Some(Processing)),
         "FD" => (InTransit, Some(AtDestinationDepot)),
         "AC" | "AX" | "OX" => (InTransit, Some(Transferred)),
@@ -260,7 +278,7 @@ fn classify(scan: &ScanEvent, delivery: Option<&DeliveryDetails>) -> Meaning {
         "CD" => (Exception, Some(CustomsHold)),
         "OD" | "ED" => (OutForDelivery, Some(OnVehicle)),
         "AD" => (OutForDelivery, Some(ArrivingSoon)),
-        "HL" | "HP" if reason.contains("locker") => (AvailableForPickup, Some(Locker)),
+        "HL" | "HP" if said("locker") => (AvailableForPickup, Some(Locker)),
         "HL" | "HP" => (AvailableForPickup, Some(CarrierFacility)),
         "DL" => (Delivered, delivered_sub(delivery)),
         "DE" => (DeliveryFailed, failure_reason(&reason)),
@@ -472,6 +490,22 @@ mod tests {
         assert_eq!(
             mapped("EA", "IT", "Enroute to airport"),
             (Status::InTransit, Some(SubCode::Processing))
+        );
+        // The exception description of a plain scan does not hide the event's own text.
+        let tendered = "Tendered at FedEx Facility";
+        assert_eq!(
+            pair(classify(
+                &scan("EA", "IT", "Export approved", tendered),
+                None
+            )),
+            (Status::InTransit, Some(SubCode::CustomsReleased))
+        );
+        assert_eq!(
+            pair(classify(
+                &scan("HL", "IT", "At FedEx locker", tendered),
+                None
+            )),
+            (Status::AvailableForPickup, Some(SubCode::Locker))
         );
     }
 
