@@ -19,9 +19,10 @@ pub const MAX_HISTORY: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransitionKind {
-    /// Forward progress (or the first status).
+    /// Forward progress (or the first status, unless it is an attention status).
     Progress,
-    /// An attention status was entered.
+    /// An attention status was entered (also as the first status), or refined by a
+    /// sub-code.
     Attention,
     /// Progress after an attention status: the problem was resolved.
     Resolution,
@@ -297,15 +298,21 @@ impl Derived {
                 kind
             }
         };
+        // A first status, or a refinement: attention if the status is one, else progress.
+        let entered = if status.class() == StatusClass::Attention {
+            TransitionKind::Attention
+        } else {
+            TransitionKind::Progress
+        };
         let Some(current) = self.status else {
-            return Some((status, sub, label(TransitionKind::Progress)));
+            return Some((status, sub, label(entered)));
         };
         if current == status && (sub.is_none() || sub == self.sub) {
             return None;
         }
         if current == status && self.sub.is_none() {
             // The same status, now with a sub-code: a refinement, also of a terminal status.
-            return Some((status, sub, label(TransitionKind::Progress)));
+            return Some((status, sub, label(entered)));
         }
         if current.is_terminal() {
             let reopens = match current {

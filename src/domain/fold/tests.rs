@@ -132,6 +132,28 @@ fn first_event_is_a_progress_change_from_nothing() {
 }
 
 #[test]
+fn a_first_or_refined_attention_status_is_an_attention_change() {
+    // A package first seen failed (a first poll after the attempt) needs the same Flow
+    // rule as one that was out for delivery before.
+    let mut state = PackageState::default();
+    let Outcome::Changed(first) = state.apply(&carrier(0, Status::DeliveryFailed, None)) else {
+        panic!("expected a change");
+    };
+    assert_eq!(first.kind, TransitionKind::Attention);
+    let refined = carrier(10, Status::DeliveryFailed, Some(SubCode::BackAtDepot));
+    let Outcome::Changed(refined) = state.apply(&refined) else {
+        panic!("expected a change");
+    };
+    assert_eq!(refined.kind, TransitionKind::Attention);
+    // A first terminal status is progress.
+    let mut state = PackageState::default();
+    let Outcome::Changed(first) = state.apply(&carrier(0, Status::Delivered, None)) else {
+        panic!("expected a change");
+    };
+    assert_eq!(first.kind, TransitionKind::Progress);
+}
+
+#[test]
 fn late_in_transit_does_not_regress() {
     let mut state = fold_all(&[carrier(10, Status::OutForDelivery, None)]);
     assert_eq!(
