@@ -23,7 +23,9 @@
 //!
 //! Event times mostly come without an offset (`2018-03-02T07:53:47`): they are read in the
 //! zone of the event's country, else of the destination, else of the origin
-//! ([`ZoneSource::Location`]), else in Europe/Berlin ([`ZoneSource::Assumed`]).
+//! ([`ZoneSource::Location`]), else in Europe/Berlin ([`ZoneSource::Assumed`]). An event in
+//! a country of several zones (US, CA...) is read in the destination's (or origin's, or
+//! Berlin's) zone as an assumption ([`ZoneSource::Assumed`]), never as its location's.
 
 mod pull;
 
@@ -319,11 +321,17 @@ fn read<'a>(
     fallback_zone: Option<Tz>,
     text: &mut String,
 ) -> Result<Reading<'a>, MapError> {
-    let zone = Place::country(event.location.as_ref())
-        .and_then(zone_of_country)
-        .map(|zone| (zone, ZoneSource::Location))
-        .or(fallback_zone.map(|zone| (zone, ZoneSource::Location)))
-        .unwrap_or((Tz::Europe__Berlin, ZoneSource::Assumed));
+    let fallback = fallback_zone.unwrap_or(Tz::Europe__Berlin);
+    let zone = match Place::country(event.location.as_ref()) {
+        Some(country) => match zone_of_country(country) {
+            Some(zone) => (zone, ZoneSource::Location),
+            // In a country of several zones (or one we do not know): the shipment's zone
+            // is a guess for it, and said to be one.
+            None => (fallback, ZoneSource::Assumed),
+        },
+        None if fallback_zone.is_some() => (fallback, ZoneSource::Location),
+        None => (fallback, ZoneSource::Assumed),
+    };
     let time = event_time(&event.timestamp, zone)?;
     let code = Code::parse(event.status_code.as_deref());
     lower_text(event, text);
@@ -783,6 +791,12 @@ mod tests {
 
     #[test]
     fn local_times_take_the_zone_of_the_event_country_then_of_the_destination() {
+        // Without an event country the destination's zone is the location's.
+        let body = r#"{"id":"1","destination":{"address":{"countryCode":"AT"}},
+            "events":[{"timestamp":"2024-07-01T10:00:00","statusCode":"transit"}]}"#;
+        let time = &map(body)[0].time;
+        assert_eq!(time.zone.as_deref(), Some("Europe/Vienna"));
+        assert_eq!(time.zone_source, ZoneSource::Location);
         let body = r#"{"shipments":[{"id":"1","destination":{"address":{"countryCode":"GB"}},
             "events":[
               {"timestamp":"2024-07-01T10:00:00","statusCode":"transit","location":{"address":{"countryCode":"NL"}}},
@@ -798,7 +812,8 @@ mod tests {
             zones,
             [
                 (Some("Europe/Amsterdam"), ZoneSource::Location),
-                (Some("Europe/London"), ZoneSource::Location),
+                // A US event: the destination's zone is only an assumption for it.
+                (Some("Europe/London"), ZoneSource::Assumed),
                 (Some("+02:00"), ZoneSource::PayloadOffset),
             ]
         );
