@@ -10,7 +10,8 @@
 //!   carries the corrections: `8I` "incorrectly scanned as picked up" voids the pickup at
 //!   the Access Point, that is the latest `DELIVERED`. The status codes 098/099 "Deliver
 //!   to Original Address Requested/Confirmed" are corrections too: they take back a return
-//!   to sender.
+//!   to sender; so does 114 "Request Canceled" when the latest request before it was the
+//!   return (033/118/119).
 //!
 //! Time: the local `date`/`time` plus `gmtDate`/`gmtTime`/`gmtOffset`. The instant comes
 //! from the GMT fields, the local time from `date`/`time`, the zone from `gmtOffset`.
@@ -70,7 +71,14 @@ impl Carrier for Ups {
                     .and_then(|info| info.location.as_deref());
                 for (a, activity) in package.activity.iter().enumerate() {
                     let path = || format!("trackResponse.shipment[{s}].package[{p}].activity[{a}]");
-                    events.push(map_activity(&tracking, activity, delivered_at, path)?);
+                    let older = &package.activity[a + 1..];
+                    events.push(map_activity(
+                        &tracking,
+                        activity,
+                        older,
+                        delivered_at,
+                        path,
+                    )?);
                 }
             }
         }
@@ -194,6 +202,7 @@ struct ActivityStatus<'a> {
 fn map_activity(
     tracking: &TrackingNumber,
     activity: &Activity,
+    older: &[Activity],
     delivered_at: Option<&str>,
     path: impl Fn() -> String,
 ) -> Result<CarrierEvent, MapError> {
@@ -217,7 +226,15 @@ fn map_activity(
     let text = non_empty(status.description.as_deref())
         .or_else(|| non_empty(status.simplified_text_description.as_deref()));
 
-    let mut event = match classify(kind, code, status_code) {
+    let outcome = match status_code {
+        // 114 "Request Canceled" of a return to sender (the latest request before it, in
+        // the newest-first history): the return is taken back, as by 098/099.
+        Some("114") if latest_request(older).is_some_and(|code| matches!(code, 33 | 118 | 119)) => {
+            Outcome::Correction(Correction::LatestWith(Status::ReturningToSender))
+        }
+        _ => classify(kind, code, status_code),
+    };
+    let mut event = match outcome {
         Outcome::Correction(voids) => CarrierEvent::correction(tracking.clone(), time, voids),
         Outcome::Info => CarrierEvent::info(tracking.clone(), time),
         Outcome::Status(mapped) => {
@@ -281,6 +298,21 @@ enum Outcome {
     /// A documented code that says nothing about where the package is (ETA, photo, claim
     /// paperwork): recorded as an info event, never counted as unmapped.
     Info,
+}
+
+/// The status code of the latest request or confirmation among `older` activities (newest
+/// first): 033 "Return to Sender Requested" and the delivery-change codes 095–122.
+fn latest_request(older: &[Activity]) -> Option<u16> {
+    older.iter().find_map(|activity| {
+        let code = activity
+            .status
+            .status_code
+            .as_deref()?
+            .trim()
+            .parse::<u16>()
+            .ok()?;
+        matches!(code, 33 | 95..=113 | 115..=122).then_some(code)
+    })
 }
 
 /// A status with what the codes add to it.
@@ -831,6 +863,46 @@ mod tests {
         assert_eq!(status("I", "ZZ", "096").sub, Some(SubCode::Redirected));
     }
 
+    /// The events of one package whose activities (newest first) have these status codes.
+    fn package_events(status_codes: &[&str]) -> Vec<CarrierEvent> {
+        let activities: Vec<String> = status_codes
+            .iter()
+            .enumerate()
+            .map(|(i, code)| {
+                let hour = 20 - i;
+                format!(
+                    r#"{{"status":{{"type":"I","code":"ZZ","statusCode":"{code}"}},
+                    "date":"20240402","time":"{hour:02}0000","gmtDate":"20240402",
+                    "gmtTime":"{hour:02}0000","gmtOffset":"+00:00"}}"#
+                )
+            })
+            .collect();
+        let body = format!(
+            r#"{{"trackResponse":{{"shipment":[{{"package":[{{"trackingNumber":"1Z999",
+            "activity":[{}]}}]}}]}}}}"#,
+            activities.join(",")
+        );
+        let raw = RawRecord {
+            payload: body.as_bytes(),
+            ..RawRecord::default()
+        };
+        Ups.map(&raw).expect("maps")
+    }
+
+    #[test]
+    fn a_cancelled_request_takes_back_a_return_only_if_it_was_the_return() {
+        let events = package_events(&["114", "119", "005"]);
+        assert_eq!(
+            events[0].correction,
+            Some(Correction::LatestWith(Status::ReturningToSender))
+        );
+        // The latest request was a hold for pickup: the cancellation is about that one.
+        let events = package_events(&["114", "107", "033", "005"]);
+        assert!(events[0].info && events[0].correction.is_none());
+        // Nothing requested before it.
+        assert!(package_events(&["114", "005"])[0].info);
+    }
+
     #[test]
     fn activity_type_is_used_only_without_status_code() {
         let mapped = classify(Some("D"), Some("FS"), None);
@@ -944,7 +1016,7 @@ mod tests {
         )
         .expect("activity");
         let tracking = TrackingNumber::parse("1Z999AA10123456784").expect("valid");
-        let event = map_activity(&tracking, &activity, None, || "a".to_owned()).expect("maps");
+        let event = map_activity(&tracking, &activity, &[], None, || "a".to_owned()).expect("maps");
         assert!(event.info);
         assert_eq!(event.status, Status::Unknown);
         assert_eq!(event.codes.len(), 3);
