@@ -20,7 +20,9 @@
 //! it is [`Status::Unknown`].
 //!
 //! `ruecksendung="true"` marks an event of a return to sender: a delivery is then
-//! `RETURNED_TO_SENDER.received` and progress on the way `RETURNING_TO_SENDER`.
+//! `RETURNED_TO_SENDER.received` and progress on the way `RETURNING_TO_SENDER`. A delivery
+//! `DLVRD`/`OTHER` ("another person") takes its sub-code from the piece's
+//! `recipient-id-text` ("Nachbar" → neighbour), else it is `agent`.
 //!
 //! Times are `dd.MM.yyyy HH:mm`, German local time without offset: read in Europe/Berlin
 //! ([`ZoneSource::CarrierDefault`]).
@@ -89,6 +91,8 @@ struct Data {
     status: Option<String>,
     short_status: Option<String>,
     delivery_event_flag: Option<String>,
+    /// Who took the piece ("Nachbar", "different person present"): its current delivery.
+    recipient_id_text: Option<String>,
     event_timestamp: Option<String>,
     event_status: Option<String>,
     event_text: Option<String>,
@@ -198,6 +202,7 @@ impl Data {
                 b"status" => &mut data.status,
                 b"short-status" => &mut data.short_status,
                 b"delivery-event-flag" => &mut data.delivery_event_flag,
+                b"recipient-id-text" => &mut data.recipient_id_text,
                 b"event-timestamp" => &mut data.event_timestamp,
                 b"event-status" => &mut data.event_status,
                 b"event-text" => &mut data.event_text,
@@ -308,20 +313,30 @@ fn piece_events(piece: &Data, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, 
     } else {
         events.into_iter().map(Fields::of_event).collect()
     };
-    // `delivery-event-flag` describes the piece's current status, i.e. its own event.
-    let delivered_flag = status_only && value(&piece.delivery_event_flag) == Some("1");
+    let piece = Piece {
+        delivered_flag: status_only && value(&piece.delivery_event_flag) == Some("1"),
+        recipient: value(&piece.recipient_id_text).map(str::to_lowercase),
+    };
     let mut mapped = Vec::new();
     for fields in fields.iter().filter(|fields| !fields.is_skeletal()) {
-        mapped.push(piece_event(&tracking, fields, delivered_flag)?);
+        mapped.push(piece_event(&tracking, fields, &piece)?);
     }
     Ok(mapped)
+}
+
+/// What the piece says about its current status, for its events.
+struct Piece {
+    /// `delivery-event-flag` describes the piece's current status, i.e. its own event.
+    delivered_flag: bool,
+    /// `recipient-id-text`, lower-cased: who took the piece ("Nachbar").
+    recipient: Option<String>,
 }
 
 /// One event as a unified event.
 fn piece_event(
     tracking: &TrackingNumber,
     fields: &Fields<'_>,
-    delivered_flag: bool,
+    piece: &Piece,
 ) -> Result<CarrierEvent, MapError> {
     let timestamp = fields.timestamp.ok_or_else(|| {
         MapError::Shape(format!(
@@ -348,12 +363,18 @@ fn piece_event(
             return Ok(described(event, fields));
         }
         Mapping::To(status, sub) => (status, sub.or_else(|| sub_from_text(&text, status))),
-        Mapping::Unmapped if delivered_flag => (Status::Delivered, None),
+        Mapping::Unmapped if piece.delivered_flag => (Status::Delivered, None),
         Mapping::Unmapped => classify_text(&text, NON_TERMINAL).unwrap_or((Status::Unknown, None)),
     };
     let (status, sub) = match fields.ruecksendung {
         Some(true) => on_return(status, sub, &text),
         _ => (status, sub),
+    };
+    // DLVRD/OTHER, "delivered to another person": the piece's `recipient-id-text` says who
+    // (a neighbour, a safe place...; reference §2.2), else it stays `agent`.
+    let sub = match (status, ric.as_str(), piece.recipient.as_deref()) {
+        (Status::Delivered, "OTHER", Some(who)) => sub_from_text(who, status).or(sub),
+        _ => sub,
     };
     let mut event = CarrierEvent::new(tracking.clone(), time, status, sub);
     // Reasons whose owner the sub-code alone does not tell.
