@@ -133,7 +133,9 @@ async fn handle(
         payload: &bytes,
         timestamp_ms: None,
     };
-    let events = match mapper.map(&raw) {
+    // The same read the normalise stage will make (identities, the panic guard), so a
+    // body accepted here is not dead-lettered there.
+    let events = match carriers::map_record(mapper, &raw) {
         Ok(events) => events,
         Err(e) => {
             return (
@@ -144,7 +146,7 @@ async fn handle(
     };
     let key = events
         .first()
-        .map(|e| e.tracking_number.to_string())
+        .map(|e| e.package.tracking_number.to_string())
         .unwrap_or_default();
     let topic = config.raw_topic(carrier);
     let record = FutureRecord::to(&topic).key(&key).payload(bytes.as_ref());
