@@ -13,8 +13,8 @@
 //! (code `status`, at `statusDateTime`) unless its events already report that status as the
 //! current one (the newest event with a status, or one at or after `statusDateTime`): so a
 //! parcel delivered under an undocumented event code, or fetched with `showEvents=false`,
-//! still gets the carrier's own verdict. `FINAL` ("parcel history
-//! closed") says nothing about where the parcel is: it is emitted as an info event.
+//! still gets the carrier's own verdict. `FINAL` ("parcel history closed") says nothing
+//! about where the parcel is: it is emitted as an info event.
 
 mod pull;
 
