@@ -107,6 +107,11 @@ fn reported(events: &[CarrierEvent], status: Status, at: impl Fn() -> Option<i64
     if newest.is_some_and(|e| e.status == status) {
         return true;
     }
+    // Without any event of that status (a status-only body) there is no time to compare:
+    // the status time is read once, for its own event.
+    if !events.iter().any(|e| e.status == status) {
+        return false;
+    }
     let at = at();
     events
         .iter()
