@@ -20,7 +20,10 @@ use std::hint::black_box;
 use std::time::Duration;
 use unitrack::avro::{ShipmentEventRecord, StatusChangedRecord, confluent_record};
 use unitrack::carriers::{self, Carrier, RawRecord};
-use unitrack::domain::{Change, Outcome, PackageKey, PackageState, ShipmentEvent, StatusChanged};
+use unitrack::domain::{
+    Change, Deciders, Outcome, PackageKey, PackageState, ShipmentEvent, StatusChanged,
+    with_more_follow,
+};
 
 /// Packages in the generated input; each gets one body per step.
 const PACKAGES: usize = 1_000;
@@ -235,14 +238,18 @@ fn encode_change(event: &ShipmentEvent, change: &Change, state: &PackageState) -
     confluent_record(CHANGED_SCHEMA_ID, &record).expect("encodes")
 }
 
-/// map → encode the event → fold → encode the change, for one raw body.
-fn full_path(input: &Input, i: usize, states: &mut States) {
+/// map → encode the event → fold (one net change per body and package, as the stages
+/// decide it) → encode the change, for one raw body.
+fn full_path(input: &Input, i: usize, states: &mut States, deciders: &mut Deciders) {
     let events = carriers::map_record(input.carrier, &input.raw(i)).expect("maps");
-    for event in events {
-        black_box(encode_event(&event));
+    for (event, more) in with_more_follow(&events) {
+        black_box(encode_event(event));
         let state = states.get(&event.package);
-        if let Outcome::Changed(change) = state.apply(&event) {
-            black_box(encode_change(&event, &change, state));
+        let outcome = state.apply_part(event, more);
+        let decider = deciders.applied(state, event, &outcome, more);
+        if let Outcome::Changed(change) = outcome {
+            let details = decider.as_ref().unwrap_or(event);
+            black_box(encode_change(details, &change, state));
         }
     }
 }
@@ -257,12 +264,13 @@ fn bench_carrier<M: Measurement>(c: &mut Criterion<M>, input: &Input) {
 
     group.bench_function(format!("full/{id}"), |b| {
         let (mut cursor, mut states) = (Cursor::over(bodies), States::default());
+        let mut deciders = Deciders::default();
         b.iter(|| {
             let (i, again) = cursor.next();
             if again {
                 states.0.clear();
             }
-            full_path(input, i, &mut states)
+            full_path(input, i, &mut states, &mut deciders)
         });
     });
     group.bench_function(format!("map/{id}"), |b| {

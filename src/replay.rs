@@ -2,10 +2,11 @@
 //! `unitrack run` uses, without Kafka. Each input is one raw record; all inputs form one
 //! stream, in the given order. Output is JSON lines, each with a `kind`:
 //! `event` (each unified event), `status_changed` (each real change) and `rejected`
-//! (a poison input, with the reason; processing continues).
+//! (a poison input, with the reason; processing continues). As in `run`, a record's
+//! events change a package's status at most once: the net change over the record.
 
 use crate::carriers::{self, Carrier, RawRecord};
-use crate::domain::{Outcome, PackageKey, PackageState, StatusChanged};
+use crate::domain::{Deciders, Outcome, PackageKey, PackageState, StatusChanged, with_more_follow};
 use serde_json::json;
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -29,6 +30,7 @@ pub fn replay(
     out: &mut impl Write,
 ) -> io::Result<usize> {
     let mut states: HashMap<PackageKey, PackageState> = HashMap::new();
+    let mut deciders = Deciders::default();
     let mut rejected = 0;
     for input in inputs {
         let raw = RawRecord {
@@ -52,11 +54,14 @@ pub fn replay(
                 continue;
             }
         };
-        for event in events {
+        for (event, more) in with_more_follow(&events) {
             writeln!(out, "{}", json!({ "kind": "event", "event": event }))?;
             let state = states.entry(event.package.clone()).or_default();
-            if let Outcome::Changed(change) = state.apply(&event) {
-                let changed = StatusChanged::new(&event, &change, state.linkage());
+            let outcome = state.apply_part(event, more);
+            let decider = deciders.applied(state, event, &outcome, more);
+            if let Outcome::Changed(change) = outcome {
+                let details = decider.as_ref().unwrap_or(event);
+                let changed = StatusChanged::new(details, &change, state.linkage());
                 writeln!(out, "{}", status_changed_line(&changed))?;
             }
         }

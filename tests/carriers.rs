@@ -11,14 +11,16 @@
 //!
 //! Each expected event lists only the fields that matter for the case; every listed field
 //! must equal the mapper's output (objects compare field by field, recursively). `final`
-//! folds all of the record's events per package and checks the resulting status.
+//! replays the record (mappers and fold, as `unitrack replay`) into an empty state: each
+//! listed package must reach that status by exactly one status change, the net change of
+//! the record.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use unitrack::carriers::{self, RawRecord};
-use unitrack::domain::{Outcome, PackageState};
+use unitrack::replay;
 
 const MIN_CASES_PER_CARRIER: usize = 8;
 
@@ -52,6 +54,61 @@ fn check_subset(expected: &Value, actual: &Value, path: &str, errors: &mut Vec<S
         }
         _ if expected == actual => {}
         _ => errors.push(format!("{path}: got {actual}, expected {expected}")),
+    }
+}
+
+/// Replays the record as `unitrack replay` does (the mappers and the fold of `run`) into
+/// an empty state: each listed package must end in its `final` status, reached by exactly
+/// one status change. A record changes a package's status at most once (the net change
+/// over its events), however its carrier orders them.
+fn check_finals(
+    carrier: &dyn carriers::Carrier,
+    key: Option<&[u8]>,
+    payload: &[u8],
+    finals: &serde_json::Map<String, Value>,
+    errors: &mut Vec<String>,
+) {
+    let key = key.map(|k| String::from_utf8_lossy(k).into_owned());
+    let input = replay::Input {
+        name: "fixture".to_owned(),
+        payload: payload.to_vec(),
+    };
+    let mut out = Vec::new();
+    if let Err(e) = replay::replay(carrier, key.as_deref(), &[], [input], &mut out) {
+        errors.push(format!("replay failed: {e}"));
+        return;
+    }
+    let mut changes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out).lines() {
+        let line: Value = serde_json::from_str(line).unwrap_or_default();
+        if line["kind"] != "status_changed" {
+            continue;
+        }
+        let package = line["package"].as_str().unwrap_or_default();
+        let tracking = package
+            .split_once(':')
+            .map_or(package, |(_, number)| number);
+        let status = match line["sub_status"].as_str() {
+            Some(sub) => format!("{}.{sub}", line["status"].as_str().unwrap_or_default()),
+            None => line["status"].as_str().unwrap_or_default().to_owned(),
+        };
+        changes.entry(tracking.to_owned()).or_default().push(status);
+    }
+    for (tracking, want) in finals {
+        let have = changes.remove(tracking).unwrap_or_default();
+        if have.len() != 1 || have[0] != want.as_str().unwrap_or_default() {
+            errors.push(format!(
+                "final[{tracking}]: status changes {have:?}, expected one to {want}"
+            ));
+        }
+    }
+    for (tracking, have) in changes {
+        if have.len() > 1 {
+            errors.push(format!(
+                "{tracking}: {} status changes from one record",
+                have.len()
+            ));
+        }
     }
 }
 
@@ -89,25 +146,7 @@ fn run_case(carrier: &dyn carriers::Carrier, input: &Path) -> Vec<String> {
                 .unwrap_or(Value::Array(vec![]));
             check_subset(&want, &actual, "events", &mut errors);
             if let Some(Value::Object(finals)) = expected.get("final") {
-                let mut states: BTreeMap<String, PackageState> = BTreeMap::new();
-                for event in carriers::map_record(carrier, &raw).unwrap_or_default() {
-                    let state = states
-                        .entry(event.package.tracking_number.to_string())
-                        .or_default();
-                    if let Outcome::Duplicate = state.apply(&event) {}
-                }
-                for (tracking, want) in finals {
-                    let have = states.get(tracking).map(|state| {
-                        match (state.status(), state.sub_status()) {
-                            (Some(status), Some(sub)) => format!("{status}.{sub}"),
-                            (Some(status), None) => status.to_string(),
-                            (None, _) => "none".to_owned(),
-                        }
-                    });
-                    if have.as_deref() != want.as_str() {
-                        errors.push(format!("final[{tracking}]: got {have:?}, expected {want}"));
-                    }
-                }
+                check_finals(carrier, key, &payload, finals, &mut errors);
             }
         }
         (Err(error), Some(want)) => {

@@ -114,6 +114,90 @@ async fn raw_bodies_become_the_status_changes_replay_prescribes() {
     running.stop().await;
 }
 
+/// UPS lists a package's activity newest first. In the first poll the newest scan is a
+/// "may not have arrived on schedule" notice after the delivery: applied alone it reads as
+/// a delay. In the second the delivery comes first and five older scans follow. A record's
+/// events travel on `shipment.events` one record each, all but the package's last marked
+/// as followed by more; the fold publishes one change per package, the net one, with the
+/// codes and text of the scan that decided it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_publishes_one_net_change_per_package_with_the_deciding_scan() {
+    let stack = stack();
+    let config = unique_config(&stack, true);
+    let running = Running::start(&config);
+    let bodies = vec![
+        fixture("ups", "on_schedule_notice_keeps_delivered.json"),
+        fixture("ups", "delivered.json"),
+    ];
+    let records: Vec<_> = bodies.iter().map(|b| (None, b.clone())).collect();
+    produce(&stack.bootstrap, &raw(&config, "ups"), &records).await;
+
+    let changes = changes_until(&config, 2).await;
+    // Nothing else comes: the intermediate pairs are not published.
+    let all = consume_until(
+        &stack.bootstrap,
+        &config.topics.status_changed,
+        Duration::from_secs(3),
+        |_| false,
+    );
+    assert_eq!(all.len(), 2, "one change per package and record");
+    assert_eq!(published(&changes), replayed("ups", &bodies));
+
+    let change = |number: &str| {
+        changes
+            .iter()
+            .find(|c| c.tracking_number == number)
+            .unwrap_or_else(|| panic!("{number} changed"))
+    };
+    let codes = |c: &unitrack::avro::StatusChangedRecord<'_>| -> Vec<String> {
+        c.codes.iter().map(|code| code.value.to_string()).collect()
+    };
+    let notice = change("1Z9F3W206809201148");
+    assert_eq!(
+        (notice.status.as_str(), notice.sub_status.as_deref()),
+        ("DELIVERED", Some("agent"))
+    );
+    assert_eq!(notice.previous_status, None);
+    assert_eq!(
+        codes(notice),
+        ["D", "FS", "011"],
+        "the delivery scan's codes"
+    );
+    let delivered = change("1ZA82D676831722495");
+    assert_eq!(
+        (delivered.status.as_str(), delivered.sub_status.as_deref()),
+        ("DELIVERED", Some("safe_place"))
+    );
+    // Decided by the first of six events; completed by the last (the label).
+    assert_eq!(codes(delivered), ["D", "FS", "011"]);
+    assert_eq!(delivered.text.as_deref(), Some("DELIVERED"));
+    assert!(delivered.occurred_at_local.is_some());
+
+    let events = consume_until(
+        &stack.bootstrap,
+        &config.topics.events,
+        Duration::from_secs(3),
+        |_| false,
+    );
+    let marks = |key: &str| -> Vec<bool> {
+        events
+            .iter()
+            .filter(|r| r.key.as_deref() == Some(key.as_bytes()))
+            .map(|r| {
+                r.headers
+                    .iter()
+                    .any(|(name, value)| name == "unitrack.record.more" && value == b"1")
+            })
+            .collect()
+    };
+    assert_eq!(marks("ups:1Z9F3W206809201148"), [true, false]);
+    assert_eq!(
+        marks("ups:1ZA82D676831722495"),
+        [true, true, true, true, true, false]
+    );
+    running.stop().await;
+}
+
 /// A body of the same shipment with one new event, a minute after its oldest one: a late
 /// event, older than the status it would have to change.
 fn late_event(body: &[u8]) -> Vec<u8> {

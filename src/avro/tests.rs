@@ -151,7 +151,8 @@ fn status_changed_round_trips_and_the_generic_reader_sees_the_schema_fields() {
         kind: TransitionKind::Attention,
         seq: 3,
         decided_at_ms: event.time.millis(),
-        decided_by_this_event: true,
+        decided_by: event.id.fingerprint(),
+        trigger: event.id,
     };
     let linkage = Linkage {
         tenant: Some("plenty-42".to_owned()),
@@ -284,7 +285,8 @@ fn status_change() -> (ShipmentEvent, Change, Linkage) {
         kind: TransitionKind::Attention,
         seq: 3,
         decided_at_ms: event.time.millis(),
-        decided_by_this_event: true,
+        decided_by: event.id.fingerprint(),
+        trigger: event.id,
     };
     let linkage = Linkage {
         tenant: Some("plenty-42".to_owned()),

@@ -82,9 +82,11 @@ pub struct StatusChanged<'a> {
 }
 
 impl<'a> StatusChanged<'a> {
-    /// Builds the record for `change`, caused by applying `event` to a package linked as
-    /// `linkage`. Details of the event (codes, text, reason owner...) are carried when the
-    /// event itself decided the new status.
+    /// Builds the record for `change` of a package linked as `linkage`. `event` is the
+    /// event that decided it where the caller has it (another event of the raw record
+    /// that completed the change), else the applied event: its codes, text and place are
+    /// carried, and its time details, reason owner and attempt when it decided the new
+    /// status. The id is derived from the applied event ([`Change::trigger`]).
     pub fn new(event: &'a ShipmentEvent, change: &Change, linkage: Option<&'a Linkage>) -> Self {
         // The parts: "status_changed", package key, seq, the trigger's id (hex); hashed
         // without building their strings.
@@ -93,9 +95,9 @@ impl<'a> StatusChanged<'a> {
         let package = &event.package;
         id.part_of(&[&package.carrier, ":", package.tracking_number.as_str()]);
         id.part(decimal_u64(change.seq, &mut [0; 20]));
-        id.part(event.id.hex(&mut [0; 32]));
+        id.part(change.trigger.hex(&mut [0; 32]));
         let event_id = id.finish();
-        let own = change.decided_by_this_event;
+        let own = change.decided_by == event.id.fingerprint();
         let (reason_owner, action_required, attempt_no) = match &event.kind {
             EventKind::Status {
                 reason_owner,
@@ -176,7 +178,8 @@ mod tests {
                 kind: TransitionKind::Progress,
                 seq,
                 decided_at_ms: 0,
-                decided_by_this_event: true,
+                decided_by: event.id.fingerprint(),
+                trigger: event.id,
             };
             let reference = EventId::of(&[
                 "status_changed",

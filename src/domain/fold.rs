@@ -7,7 +7,7 @@
 //! lock clearing, then statuses by rank, then corrections, then identity), never by
 //! arrival, so that the result does not depend on arrival order.
 
-use super::event::{Correction, EventKind, Linkage, ShipmentEvent, Source};
+use super::event::{Correction, EventId, EventKind, Linkage, ShipmentEvent, Source};
 use super::status::{Status, StatusClass, SubCode};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,10 @@ pub enum Outcome {
     Stale,
     /// Recorded; the (status, sub-status) pair is unchanged.
     Unchanged,
+    /// The (status, sub-status) pair changed, but more events of the same raw record
+    /// follow for this package: the change is decided, net, when the record's last one is
+    /// applied (see [`PackageState::apply_part`]).
+    Held,
     /// The (status, sub-status) pair changed.
     Changed(Change),
 }
@@ -63,9 +67,13 @@ pub struct Change {
     pub seq: u64,
     /// Event time (UTC millis) of the event that decided the new status.
     pub decided_at_ms: i64,
-    /// Whether the applied event itself decided it (else an earlier one did, after a
-    /// correction or a late event re-ordered the history).
-    pub decided_by_this_event: bool,
+    /// [`EventId::fingerprint`](super::event::EventId::fingerprint) of the event that
+    /// decided the new status: the applied one, another event of the same raw record, or
+    /// an earlier one (after a correction or a late event re-ordered the history).
+    pub decided_by: u64,
+    /// The identity of the applied event, the one that completed the change (the change's
+    /// id is derived from it).
+    pub trigger: EventId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -450,6 +458,30 @@ pub struct PackageState {
     linkage: Option<Linkage>,
     linkage_at: i64,
     seq: u64,
+    /// The pair before the first event of a raw record whose events are still being
+    /// applied, while the status differs from it (see [`PackageState::apply_part`]).
+    open: Option<Open>,
+}
+
+/// The (status, sub-status) pair before a raw record's events, or none for a package
+/// that had no status then.
+type Pair = Option<(Status, Option<SubCode>)>;
+
+/// A raw record's events being applied: what the status was before its first one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Open {
+    before: Pair,
+}
+
+/// What recording one event did, before any change is decided.
+enum Recorded {
+    Duplicate,
+    /// Older than what the state keeps.
+    BelowFloor,
+    /// In the history; `latest`: at its end.
+    Kept {
+        latest: bool,
+    },
 }
 
 /// The oldest entries of a long history, folded.
@@ -461,14 +493,65 @@ struct Compacted {
 }
 
 impl PackageState {
-    /// Applies one event and decides: duplicate, stale, unchanged or changed.
+    /// Applies one event and decides: duplicate, stale, unchanged or changed. The same as
+    /// [`apply_part`](Self::apply_part) with no more events of its record to come.
     pub fn apply(&mut self, event: &ShipmentEvent) -> Outcome {
+        self.apply_part(event, false)
+    }
+
+    /// Applies one event of a raw record; `more_follow`: further events of the same record
+    /// and package come next. A change is decided once per record, net (rule 7 per
+    /// record): from the pair before the record's first event to the pair after its last
+    /// one. Carriers list their history newest first, so the newest event alone may give a
+    /// status that the older ones of the same poll overrule (a UPS "not on schedule"
+    /// notice after the delivery); Flow sees the one real change, not the intermediate
+    /// pairs. While a record is open and its status differs from where it started, events
+    /// return [`Outcome::Held`], and the pair before is kept in the state (and so in the
+    /// changelog: a restart between two events of a record still decides the change once).
+    /// Any event without `more_follow` closes an open record of its package.
+    pub fn apply_part(&mut self, event: &ShipmentEvent, more_follow: bool) -> Outcome {
+        let before = self
+            .open
+            .take()
+            .map_or_else(|| self.current.pair(), |open| open.before);
         let entry = Entry::of(event);
+        let recorded = self.record(event, entry);
+        if self.current.pair() == before {
+            return match recorded {
+                Recorded::Duplicate => Outcome::Duplicate,
+                Recorded::Kept { latest: true } => Outcome::Unchanged,
+                Recorded::Kept { latest: false } | Recorded::BelowFloor => Outcome::Stale,
+            };
+        }
+        if more_follow {
+            self.open = Some(Open { before });
+            return Outcome::Held;
+        }
+        let (Some(status), Some(kind)) = (self.current.status, self.current.kind) else {
+            // A correction voided the package's only status: there is no status to
+            // publish (as before any carrier event).
+            return Outcome::Unchanged;
+        };
+        self.seq += 1;
+        Outcome::Changed(Change {
+            previous: before,
+            status,
+            sub_status: self.current.sub,
+            kind,
+            seq: self.seq,
+            decided_at_ms: self.current.decided_at,
+            decided_by: self.current.decided_by,
+            trigger: event.id,
+        })
+    }
+
+    /// Puts `entry` (of `event`) into the history and folds it again.
+    fn record(&mut self, event: &ShipmentEvent, entry: Entry) -> Recorded {
         if self.history.iter().any(|seen| seen.id == entry.id) {
-            return Outcome::Duplicate;
+            return Recorded::Duplicate;
         }
         if self.floor().is_some_and(|floor| entry.at < floor) {
-            return Outcome::Stale;
+            return Recorded::BelowFloor;
         }
         if let EventKind::Register(linkage) = &event.kind
             && (self.linkage.is_none() || entry.at >= self.linkage_at)
@@ -479,35 +562,20 @@ impl PackageState {
         let position = self
             .history
             .partition_point(|seen| seen.order() <= entry.order());
-        let is_latest = position == self.history.len();
+        let latest = position == self.history.len();
         if self.history.len() == self.history.capacity() {
             // Grow by one, not by doubling: most histories stop at 5 to 30 entries.
             self.history.reserve_exact(1);
         }
         self.history.insert(position, entry);
-        let previous = self.current;
         self.current = fold(self.base(), &self.history);
         self.compact();
+        Recorded::Kept { latest }
+    }
 
-        if self.current.pair() != previous.pair()
-            && let (Some(status), Some(kind)) = (self.current.status, self.current.kind)
-        {
-            self.seq += 1;
-            return Outcome::Changed(Change {
-                previous: previous.pair(),
-                status,
-                sub_status: self.current.sub,
-                kind,
-                seq: self.seq,
-                decided_at_ms: self.current.decided_at,
-                decided_by_this_event: self.current.decided_by == entry.id,
-            });
-        }
-        if is_latest {
-            Outcome::Unchanged
-        } else {
-            Outcome::Stale
-        }
+    /// Whether `event` is the one that decides the current status.
+    pub fn is_decided_by(&self, event: &ShipmentEvent) -> bool {
+        self.current.status.is_some() && self.current.decided_by == event.id.fingerprint()
     }
 
     /// Folds the oldest entries into the base once the history is over its bound.
@@ -613,6 +681,8 @@ impl PackageState {
 }
 
 mod wire;
+
+pub use wire::PackageStateV1;
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ mod command;
 mod event;
 mod fold;
 mod package;
+mod records;
 mod status;
 mod time;
 
@@ -14,8 +15,9 @@ pub use event::{
     CarrierEvent, Correction, EventId, EventKind, Linkage, Location, Lock, RawCode, ShipmentEvent,
     Source,
 };
-pub use fold::{Change, HistoryItem, Outcome, PackageState, TransitionKind};
+pub use fold::{Change, HistoryItem, Outcome, PackageState, PackageStateV1, TransitionKind};
 pub use package::{IdentityError, PackageKey, TrackingNumber, check_carrier_id};
+pub use records::{Deciders, with_more_follow};
 pub use status::{Direction, ReasonOwner, Status, StatusClass, SubCode, UnknownStatus};
 pub use time::{
     EventTime, TimeError, ZoneSource, parse_iso_local, parse_local_time, parse_offset_time,

@@ -6,17 +6,18 @@
 use super::codec::Codec;
 use super::dlq::{self, Poison};
 use super::engine::{Output, Processor, Record, StageError};
-use super::normalise::send_outcome;
+use super::normalise::{MORE_IN_RECORD, send_outcome};
 use super::state::{self, SharedPartitions};
 use crate::avro::StatusChangedRecord;
 use crate::config::Config;
 use crate::domain::{
-    CommandOutcome, EventKind, Outcome, PackageState, ShipmentEvent, Source, StatusChanged,
+    CommandOutcome, Deciders, EventKind, Outcome, PackageState, ShipmentEvent, Source,
+    StatusChanged,
 };
 use crate::telemetry::metrics;
 use chrono::Utc;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use tracing::debug;
 
 const STAGE: &str = "fold";
@@ -26,6 +27,7 @@ pub struct Fold {
     config: Config,
     codec: Arc<Codec>,
     partitions: SharedPartitions,
+    deciders: Deciders,
 }
 
 impl Fold {
@@ -35,6 +37,7 @@ impl Fold {
             config: config.clone(),
             codec,
             partitions: SharedPartitions::default(),
+            deciders: Deciders::default(),
         }
     }
 
@@ -43,15 +46,11 @@ impl Fold {
         self.partitions.clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, state::PartitionState>> {
-        // A poisoned lock means a panicking lookup; the maps themselves are consistent.
-        self.partitions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn package_count(&self) -> usize {
-        self.lock().values().map(|p| p.packages.len()).sum()
+        lock(&self.partitions)
+            .values()
+            .map(|p| p.packages.len())
+            .sum()
     }
 
     /// The subscription: the unified events.
@@ -91,7 +90,7 @@ impl Processor for Fold {
             Source::Manual { command_id, .. } => Some(command_id.clone()),
             _ => None,
         };
-        let mut partitions = self.lock();
+        let mut partitions = lock(&self.partitions);
         let partition = partitions.entry(record.partition).or_default();
         if let Some(command_id) = &command_id
             && let Some((class, reason)) = rejection(partition.packages.get(key.as_str()), &event)
@@ -99,7 +98,15 @@ impl Processor for Fold {
             let outcome = CommandOutcome::rejected(command_id, &key, class, reason);
             return send_outcome(out, &self.config.topics.command_outcomes, &outcome);
         }
-        let outcome = partition.apply(&key, &event);
+        let more = record
+            .headers
+            .iter()
+            .any(|(name, value)| *name == MORE_IN_RECORD && *value == b"1");
+        let outcome = partition.apply(&key, &event, more);
+        let decider = partition
+            .packages
+            .get(key.as_str())
+            .and_then(|package| self.deciders.applied(package, &event, &outcome, more));
         debug!(package = %key, ?outcome, "Applied.");
         if let Some(command_id) = &command_id {
             let duplicate = outcome == Outcome::Duplicate;
@@ -111,7 +118,8 @@ impl Processor for Fold {
                 .packages
                 .get(key.as_str())
                 .and_then(PackageState::linkage);
-            let changed = StatusChanged::new(&event, &change, linkage);
+            let details = decider.as_ref().unwrap_or(&event);
+            let changed = StatusChanged::new(details, &change, linkage);
             let bytes = self
                 .codec
                 .encode_changed(&StatusChangedRecord::new(&changed, Utc::now()))
@@ -131,7 +139,7 @@ impl Processor for Fold {
     fn before_commit(&mut self, out: &mut Output<'_>) -> Result<(), StageError> {
         metrics().packages(self.package_count());
         let changelog = &self.config.topics.state_changelog;
-        for (partition, state) in self.lock().iter_mut() {
+        for (partition, state) in lock(&self.partitions).iter_mut() {
             for key in state.dirty.drain() {
                 if let Some(package) = state.packages.get(&key) {
                     out.send(
@@ -156,20 +164,29 @@ impl Processor for Fold {
         let started = std::time::Instant::now();
         let restored = state::restore(&self.config, &mine)?;
         metrics().restored(started.elapsed().as_secs_f64());
-        self.lock().extend(restored);
+        lock(&self.partitions).extend(restored);
         metrics().packages(self.package_count());
         Ok(())
     }
 
     fn revoked(&mut self, partitions: &[(String, i32)]) {
+        self.deciders.clear();
         {
-            let mut held = self.lock();
+            let mut held = lock(&self.partitions);
             for (_, partition) in partitions {
                 held.remove(partition);
             }
         }
         metrics().packages(self.package_count());
     }
+}
+
+/// The held partitions, locked. A poisoned lock means a panicking lookup; the maps
+/// themselves are consistent.
+fn lock(partitions: &SharedPartitions) -> MutexGuard<'_, HashMap<i32, state::PartitionState>> {
+    partitions
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Why the fold rejects a command for its meaning, if it does: `clear_lock` of an unknown

@@ -10,13 +10,20 @@ use super::published::{PublishedWindow, body_digest};
 use crate::avro::ShipmentEventRecord;
 use crate::carriers::{self, RawRecord};
 use crate::config::Config;
-use crate::domain::{Command, CommandOutcome, EventKind, ShipmentEvent, Status};
+use crate::domain::{Command, CommandOutcome, EventKind, ShipmentEvent, Status, with_more_follow};
 use crate::telemetry::metrics;
 use chrono::{DateTime, Utc};
+use rdkafka::message::{Header, OwnedHeaders};
 use std::collections::HashSet;
 use std::sync::Arc;
 
 const STAGE: &str = "normalise";
+
+/// Header on a unified event that is followed by more events of the same raw record and
+/// package (value `1`). The fold holds a change back until the record's last event of the
+/// package, which carries no such header, and then publishes the net change. Events
+/// without it (commands, older records) are each a record of their own.
+pub const MORE_IN_RECORD: &str = "unitrack.record.more";
 
 /// The normalise processor.
 pub struct Normalise {
@@ -53,19 +60,33 @@ impl Normalise {
         ]
     }
 
-    fn emit(&self, event: &ShipmentEvent, out: &mut Output<'_>) -> Result<(), StageError> {
+    /// Publishes `event`; `more_follow`: more events of the same raw record and package
+    /// come next (said by the [`MORE_IN_RECORD`] header, so that the fold decides one net
+    /// change per record).
+    fn emit(
+        &self,
+        event: &ShipmentEvent,
+        more_follow: bool,
+        out: &mut Output<'_>,
+    ) -> Result<(), StageError> {
         let record = ShipmentEventRecord::from(event);
         let bytes = self
             .codec
             .encode_event(&record)
             .map_err(|e| StageError::Fatal(format!("encoding a unified event: {e}")))?;
+        let headers = more_follow.then(|| {
+            OwnedHeaders::new_with_capacity(1).insert(Header {
+                key: MORE_IN_RECORD,
+                value: Some("1"),
+            })
+        });
         // The record already holds the package key's text; no second formatting.
         out.send(
             &self.events,
             None,
             record.package_key.as_bytes(),
             &bytes,
-            None,
+            headers,
         )
     }
 
@@ -78,7 +99,7 @@ impl Normalise {
         match Command::parse(record.payload.unwrap_or_default())
             .and_then(|c| c.into_event(known, received_at))
         {
-            Ok(event) => self.emit(&event, out),
+            Ok(event) => self.emit(&event, false, out),
             Err(error) => {
                 let payload = record.payload.unwrap_or_default();
                 let outcome = CommandOutcome::malformed(payload, &error);
@@ -140,14 +161,14 @@ impl Normalise {
                     })
                     .count();
                 metrics().mapped(carrier.id(), events.len(), unknown);
-                let mut skipped = 0;
-                for event in &events {
-                    if self.published.is_new(event.id) {
-                        self.emit(event, out)?;
-                    } else {
-                        skipped += 1;
-                    }
+                let fresh: Vec<&ShipmentEvent> = events
+                    .iter()
+                    .filter(|event| self.published.is_new(event.id))
+                    .collect();
+                for (event, more) in with_more_follow(&fresh) {
+                    self.emit(event, more, out)?;
                 }
+                let skipped = events.len() - fresh.len();
                 if skipped > 0 {
                     metrics().skipped(carrier.id(), skipped);
                 }

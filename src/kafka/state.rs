@@ -4,7 +4,7 @@
 
 use super::engine::StageError;
 use crate::config::Config;
-use crate::domain::{Outcome, PackageState, ShipmentEvent};
+use crate::domain::{Outcome, PackageState, PackageStateV1, ShipmentEvent};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -12,8 +12,10 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-/// Version byte in front of every changelog value, so the format can evolve.
+/// Version byte in front of every changelog value, so the format can evolve. Version 1
+/// had no open raw record; version 2 appends it.
 const FORMAT_V1: u8 = 1;
+const FORMAT_V2: u8 = 2;
 
 /// How long a restore may go without receiving anything before it fails.
 const RESTORE_STALL: Duration = Duration::from_secs(60);
@@ -28,15 +30,16 @@ pub struct PartitionState {
 }
 
 impl PartitionState {
-    /// Applies `event` to package `key` (new packages start empty) and, unless it was a
-    /// duplicate, marks the package for the changelog. Allocates only for a package or a
-    /// changelog entry seen for the first time.
-    pub fn apply(&mut self, key: &str, event: &ShipmentEvent) -> Outcome {
+    /// Applies `event` to package `key` (new packages start empty; `more_follow` as for
+    /// [`PackageState::apply_part`]) and, unless it was a duplicate, marks the package for
+    /// the changelog. Allocates only for a package or a changelog entry seen for the first
+    /// time.
+    pub fn apply(&mut self, key: &str, event: &ShipmentEvent, more_follow: bool) -> Outcome {
         let outcome = match self.packages.get_mut(key) {
-            Some(package) => package.apply(event),
+            Some(package) => package.apply_part(event, more_follow),
             None => {
                 let mut package = PackageState::default();
-                let outcome = package.apply(event);
+                let outcome = package.apply_part(event, more_follow);
                 self.packages.insert(key.into(), package);
                 outcome
             }
@@ -58,7 +61,7 @@ pub fn encode(state: &PackageState) -> Result<Vec<u8>, StageError> {
 /// Encodes a package state for the changelog into `out` (cleared first).
 pub fn encode_into(state: &PackageState, out: &mut Vec<u8>) -> Result<(), StageError> {
     out.clear();
-    out.push(FORMAT_V1);
+    out.push(FORMAT_V2);
     let bytes = std::mem::take(out);
     *out = postcard::to_extend(state, bytes)
         .map_err(|e| StageError::Fatal(format!("encoding state: {e}")))?;
@@ -68,7 +71,10 @@ pub fn encode_into(state: &PackageState, out: &mut Vec<u8>) -> Result<(), StageE
 /// Decodes a changelog value.
 pub fn decode(bytes: &[u8]) -> Result<PackageState, String> {
     match bytes.split_first() {
-        Some((&FORMAT_V1, rest)) => postcard::from_bytes(rest).map_err(|e| e.to_string()),
+        Some((&FORMAT_V2, rest)) => postcard::from_bytes(rest).map_err(|e| e.to_string()),
+        Some((&FORMAT_V1, rest)) => postcard::from_bytes(rest)
+            .map(|PackageStateV1(state)| state)
+            .map_err(|e| e.to_string()),
         Some((version, _)) => Err(format!("unknown state format version {version}")),
         None => Err("empty state".to_owned()),
     }
@@ -210,10 +216,25 @@ mod tests {
     fn state_round_trips_through_the_changelog_format() {
         let state = PackageState::default();
         let bytes = encode(&state).expect("encodes");
-        assert_eq!(bytes[0], FORMAT_V1);
+        assert_eq!(bytes[0], FORMAT_V2);
         assert_eq!(decode(&bytes), Ok(state));
         assert!(decode(&[9, 1, 2]).is_err());
         assert!(decode(&[]).is_err());
+    }
+
+    /// A Hermes carrier event of package PKG1, `minute` minutes after 2024-05-01 08:00 UTC.
+    fn carrier(
+        minute: i64,
+        status: crate::domain::Status,
+        sub: Option<crate::domain::SubCode>,
+    ) -> ShipmentEvent {
+        use crate::domain::{CarrierEvent, EventTime, TrackingNumber};
+        use chrono::{TimeZone, Utc};
+        let start = Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 0).single();
+        let at = EventTime::system(start.expect("valid") + chrono::Duration::minutes(minute));
+        let number = TrackingNumber::parse("PKG1").expect("valid");
+        let event = CarrierEvent::new(number, at, status, sub).code("code", minute.to_string());
+        ShipmentEvent::from_carrier("hermes", event).expect("valid")
     }
 
     /// A package with every kind of history entry, a manual lock, a link to PlentyONE,
@@ -227,12 +248,6 @@ mod tests {
             .with_ymd_and_hms(2024, 5, 1, 8, 0, 0)
             .single()
             .expect("valid");
-        let carrier = |minute: i64, status: Status, sub: Option<SubCode>| {
-            let at = EventTime::system(start + chrono::Duration::minutes(minute));
-            let number = TrackingNumber::parse("PKG1").expect("valid");
-            let event = CarrierEvent::new(number, at, status, sub).code("code", minute.to_string());
-            ShipmentEvent::from_carrier("hermes", event).expect("valid")
-        };
         let command = |json: serde_json::Value| {
             Command::parse(json.to_string().as_bytes())
                 .and_then(|c| c.into_event(|_| true, DateTime::<Utc>::UNIX_EPOCH))
@@ -312,13 +327,46 @@ mod tests {
         "afe7a1b7c2aa01000004",
     );
 
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn unhex(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    /// Version 2 is version 1's bytes with the open record (none: `00`) appended.
     #[test]
     fn the_changelog_format_does_not_change() {
         let state = rich_state();
         let bytes = encode(&state).expect("encodes");
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, RICH_STATE_V1);
+        assert_eq!(hex(&bytes), format!("02{}00", &RICH_STATE_V1[2..]));
         assert_eq!(decode(&bytes), Ok(state));
+    }
+
+    #[test]
+    fn version_1_records_read_back() {
+        assert_eq!(decode(&unhex(RICH_STATE_V1)), Ok(rich_state()));
+    }
+
+    #[test]
+    fn an_open_record_survives_the_changelog() {
+        use crate::domain::Status;
+        let mut state = rich_state();
+        let before = state.status().map(|status| (status, state.sub_status()));
+        let closing = carrier(100, Status::InTransit, None);
+        let returning = carrier(101, Status::ReturningToSender, None);
+        assert_eq!(state.apply_part(&returning, true), Outcome::Held);
+        let mut restored = decode(&encode(&state).expect("encodes")).expect("decodes");
+        assert_eq!(restored, state);
+        let Outcome::Changed(change) = restored.apply_part(&closing, false) else {
+            panic!("the record's change is decided when it closes");
+        };
+        assert_eq!(change.previous, before);
+        assert_eq!(change.status, Status::ReturningToSender);
     }
 }
 

@@ -10,7 +10,7 @@ use crate::workload;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use unitrack::domain::{Command, ShipmentEvent};
+use unitrack::domain::{Command, ShipmentEvent, with_more_follow};
 use unitrack::kafka::published::PublishedWindow;
 use unitrack::kafka::state::PartitionState;
 use xxhash_rust::xxh3::xxh3_128;
@@ -57,13 +57,13 @@ fn rss_kib() -> Result<u64> {
 /// Folds package `p`'s full history into `states` as the fold stage would.
 fn fold_package(states: &mut [PartitionState], p: u64) -> Result<u64> {
     let record = workload::full_history(p);
-    let mut events = record.map()?;
-    events.push(register(record.carrier, &record.key, p)?);
-    let count = events.len() as u64;
-    for event in &events {
+    let events = record.map()?;
+    let register = register(record.carrier, &record.key, p)?;
+    let count = events.len() as u64 + 1;
+    for (event, more) in with_more_follow(&events).chain([(&register, false)]) {
         let key = event.package.to_string();
         let index = (fxhash(key.as_bytes()) % states.len() as u64) as usize;
-        states[index].apply(&key, event);
+        states[index].apply(&key, event, more);
     }
     Ok(count)
 }

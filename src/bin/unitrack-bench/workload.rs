@@ -508,7 +508,7 @@ pub fn package_key(record: &RawRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unitrack::domain::{Outcome, PackageState};
+    use unitrack::domain::{Outcome, PackageState, with_more_follow};
 
     fn map(record: &RawRecord) -> Vec<unitrack::domain::ShipmentEvent> {
         record
@@ -604,17 +604,18 @@ mod tests {
         let mut states: std::collections::HashMap<String, PackageState> = Default::default();
         let (mut duplicate, mut stale, mut changed, mut events) = (0, 0, 0, 0);
         for record in records(shape) {
-            for event in map(&record) {
+            let mapped = map(&record);
+            for (event, more) in with_more_follow(&mapped) {
                 events += 1;
                 match states
                     .entry(event.package.to_string())
                     .or_default()
-                    .apply(&event)
+                    .apply_part(event, more)
                 {
                     Outcome::Duplicate => duplicate += 1,
                     Outcome::Stale => stale += 1,
                     Outcome::Changed(_) => changed += 1,
-                    Outcome::Unchanged => {}
+                    Outcome::Unchanged | Outcome::Held => {}
                 }
             }
         }

@@ -121,14 +121,16 @@ fn pair(state: &PackageState) -> (Option<Status>, Option<SubCode>) {
 #[test]
 fn first_event_is_a_progress_change_from_nothing() {
     let mut state = PackageState::default();
-    let Outcome::Changed(change) = state.apply(&carrier(0, Status::InfoReceived, None)) else {
+    let event = carrier(0, Status::InfoReceived, None);
+    let Outcome::Changed(change) = state.apply(&event) else {
         panic!("expected a change");
     };
     assert_eq!(change.previous, None);
     assert_eq!(change.status, Status::InfoReceived);
     assert_eq!(change.kind, TransitionKind::Progress);
     assert_eq!(change.seq, 1);
-    assert!(change.decided_by_this_event);
+    assert_eq!(change.decided_by, event.id.fingerprint());
+    assert_eq!(change.trigger, event.id);
 }
 
 #[test]
@@ -323,8 +325,9 @@ fn info_events_never_change_the_status() {
 
 #[test]
 fn correction_voids_the_latest_event_and_refolds() {
+    let transit = carrier(0, Status::InTransit, None);
     let mut state = fold_all(&[
-        carrier(0, Status::InTransit, None),
+        transit.clone(),
         carrier(10, Status::ReturningToSender, Some(SubCode::Refused)),
     ]);
     let outcome = state.apply(&correction(
@@ -335,7 +338,7 @@ fn correction_voids_the_latest_event_and_refolds() {
         panic!("expected a change, got {outcome:?}");
     };
     assert_eq!(change.status, Status::InTransit);
-    assert!(!change.decided_by_this_event);
+    assert_eq!(change.decided_by, transit.id.fingerprint());
 }
 
 #[test]
@@ -602,6 +605,42 @@ proptest! {
         let outcome = state.apply(&carrier(minute, Status::Unknown, None).tap_code(1000 + minute));
         prop_assert!(!matches!(outcome, Outcome::Changed(_)));
         prop_assert_eq!(pair(&state), before);
+    }
+
+    /// A raw record's events change the status at most once, from the pair before the
+    /// record to the pair after it, and end where applying them one by one ends.
+    #[test]
+    fn a_record_changes_the_status_at_most_once_and_net(
+        earlier in prop::collection::vec(any_event(), 0..10),
+        record in prop::collection::vec(any_event(), 1..12),
+    ) {
+        let mut grouped = fold_all(&earlier);
+        let mut single = grouped.clone();
+        let before = pair(&grouped);
+        let before_seq = grouped.seq();
+        let mut changes = Vec::new();
+        for (index, event) in record.iter().enumerate() {
+            let more = index + 1 < record.len();
+            match grouped.apply_part(event, more) {
+                Outcome::Changed(change) => changes.push(change),
+                Outcome::Held => prop_assert!(more, "only a record's last event decides"),
+                _ => {}
+            }
+            single.apply(event);
+        }
+        prop_assert_eq!(pair(&grouped), pair(&single), "{}", summary(&record));
+        let after = pair(&grouped);
+        match changes.as_slice() {
+            // No change, or a correction voided the only status (nothing to publish).
+            [] => prop_assert!(after == before || after.0.is_none(), "{:?} -> {:?}", before, after),
+            [change] => {
+                prop_assert_ne!(after, before);
+                prop_assert_eq!(change.previous.map_or((None, None), |(s, sub)| (Some(s), sub)), before);
+                prop_assert_eq!((Some(change.status), change.sub_status), after);
+                prop_assert_eq!(change.seq, before_seq + 1);
+            }
+            more => prop_assert!(false, "{} changes from one record", more.len()),
+        }
     }
 
     #[test]

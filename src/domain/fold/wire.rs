@@ -1,10 +1,12 @@
 //! The serialized form of [`PackageState`] (the state changelog), kept as it was before
 //! the in-memory layout was compacted: the same fields, in the same order, with the same
 //! types, so that records already on a changelog read back (a test in `kafka::state`
-//! pins the bytes).
+//! pins the bytes). Version 2 appends the open raw record ([`Open`]); version 1 records
+//! read through [`PackageStateV1`].
 
 use super::{
-    Compacted, Derived, Entry, EntryLock, LockEnd, Origin, PackageState, Status, SubCode, Voids,
+    Compacted, Derived, Entry, EntryLock, LockEnd, Open, Origin, PackageState, Status, SubCode,
+    Voids,
 };
 use crate::domain::event::Linkage;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -79,9 +81,11 @@ struct StateRef<'a> {
     linkage: &'a Option<Linkage>,
     linkage_at: i64,
     seq: u64,
+    open: Option<Open>,
 }
 
-/// `PackageState` as written, owned for reading.
+/// `PackageState` as version 1 wrote it, owned for reading; version 2 appends the open
+/// record (a struct's fields and a tuple's are written alike: one after the other).
 #[derive(Deserialize)]
 #[serde(rename = "PackageState")]
 struct State {
@@ -94,6 +98,35 @@ struct State {
     seq: u64,
 }
 
+impl State {
+    fn with(self, open: Option<Open>) -> PackageState {
+        let compacted = Compacted {
+            base: self.base,
+            floor: self.floor,
+        };
+        PackageState {
+            history: self.history,
+            compacted: (compacted != Compacted::default()).then(|| Box::new(compacted)),
+            current: self.current,
+            linkage: self.linkage,
+            linkage_at: self.linkage_at,
+            seq: self.seq,
+            open,
+        }
+    }
+}
+
+/// Reads a [`PackageState`] in the form version 1 of the changelog wrote (before a raw
+/// record could be open).
+#[derive(Debug)]
+pub struct PackageStateV1(pub PackageState);
+
+impl<'de> Deserialize<'de> for PackageStateV1 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        State::deserialize(deserializer).map(|state| Self(state.with(None)))
+    }
+}
+
 impl Serialize for PackageState {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         StateRef {
@@ -104,6 +137,7 @@ impl Serialize for PackageState {
             linkage: &self.linkage,
             linkage_at: self.linkage_at,
             seq: self.seq,
+            open: self.open,
         }
         .serialize(serializer)
     }
@@ -111,18 +145,7 @@ impl Serialize for PackageState {
 
 impl<'de> Deserialize<'de> for PackageState {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let state = State::deserialize(deserializer)?;
-        let compacted = Compacted {
-            base: state.base,
-            floor: state.floor,
-        };
-        Ok(PackageState {
-            history: state.history,
-            compacted: (compacted != Compacted::default()).then(|| Box::new(compacted)),
-            current: state.current,
-            linkage: state.linkage,
-            linkage_at: state.linkage_at,
-            seq: state.seq,
-        })
+        let (state, open) = <(State, Option<Open>)>::deserialize(deserializer)?;
+        Ok(state.with(open))
     }
 }
