@@ -6,8 +6,8 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use support::{
-    Consumed, Running, consume_until, decode_changes, produce, published, replayed,
-    replayed_event_ids, stack, unique_config,
+    Consumed, Running, WithHeaders, consume_until, decode_changes, produce, produce_with_headers,
+    published, replayed, replayed_event_ids, stack, unique_config, wait_ready,
 };
 use unitrack::config::Config;
 
@@ -195,6 +195,84 @@ async fn a_poll_publishes_one_net_change_per_package_with_the_deciding_scan() {
         marks("ups:1ZA82D676831722495"),
         [true, true, true, true, true, false]
     );
+    running.stop().await;
+}
+
+/// A restart between two events of one raw record (the fold committed the first half, as
+/// a commit interval or a rebalance may): the record's change is still published once,
+/// from the status before the record. Its events are written to `shipment.events` here as
+/// normalise writes them, so that the restart falls exactly inside the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_split_by_a_restart_publishes_its_change_once() {
+    let stack = stack();
+    let config = unique_config(&stack, true);
+    let body = fixture("ups", "delivered.json");
+    let raw_record = unitrack::carriers::RawRecord {
+        topic: "",
+        key: None,
+        headers: &[],
+        payload: &body,
+        timestamp_ms: None,
+    };
+    let ups = unitrack::carriers::find("ups").expect("registered");
+    let events = unitrack::carriers::map_record(ups, &raw_record).expect("maps");
+    assert_eq!(
+        events.len(),
+        6,
+        "newest first, from the delivery to the label"
+    );
+    let codec = unitrack::kafka::codec::Codec::connect(&config)
+        .await
+        .expect("the registry answers");
+    let records: Vec<WithHeaders> = unitrack::domain::with_more_follow(&events)
+        .map(|(event, more)| {
+            let record = unitrack::avro::ShipmentEventRecord::from(event);
+            let value = codec.encode_event(&record).expect("encodes");
+            let headers = if more {
+                vec![("unitrack.record.more", b"1".to_vec())]
+            } else {
+                Vec::new()
+            };
+            (Some(event.package.to_string().into_bytes()), value, headers)
+        })
+        .collect();
+
+    let running = Running::start(&config);
+    wait_ready(&config).await;
+    produce_with_headers(&stack.bootstrap, &config.topics.events, &records[..3]).await;
+    // Folded and committed: the package's state (with the open record) is on the changelog.
+    let changelog = consume_until(
+        &stack.bootstrap,
+        &config.topics.state_changelog,
+        WAIT,
+        |r| !r.is_empty(),
+    );
+    let key = events[0].package.to_string().into_bytes();
+    assert!(changelog.iter().all(|r| r.key.as_ref() == Some(&key)));
+    running.stop().await;
+    let held = consume_until(
+        &stack.bootstrap,
+        &config.topics.status_changed,
+        Duration::from_secs(2),
+        |_| false,
+    );
+    assert!(
+        held.is_empty(),
+        "nothing is published before the record's end"
+    );
+
+    let running = Running::start(&config);
+    wait_ready(&config).await;
+    produce_with_headers(&stack.bootstrap, &config.topics.events, &records[3..]).await;
+    let changes = changes_until(&config, 1).await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let change = &changes[0];
+    assert_eq!(
+        (change.status.as_str(), change.sub_status.as_deref()),
+        ("DELIVERED", Some("safe_place"))
+    );
+    assert_eq!(change.previous_status, None, "the status before the record");
+    assert_eq!(change.seq, 1);
     running.stop().await;
 }
 

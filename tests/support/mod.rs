@@ -273,6 +273,19 @@ impl Running {
 
 /// Produces records (key, value) to a topic and waits for their delivery.
 pub async fn produce(bootstrap: &str, topic: &str, records: &[(Option<Vec<u8>>, Vec<u8>)]) {
+    let records: Vec<_> = records
+        .iter()
+        .map(|(key, value)| (key.clone(), value.clone(), Vec::new()))
+        .collect();
+    produce_with_headers(bootstrap, topic, &records).await;
+}
+
+/// A record to produce: key, value and headers (name, value).
+pub type WithHeaders = (Option<Vec<u8>>, Vec<u8>, Vec<(&'static str, Vec<u8>)>);
+
+/// Produces records with headers to a topic and waits for their delivery.
+pub async fn produce_with_headers(bootstrap: &str, topic: &str, records: &[WithHeaders]) {
+    use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -281,10 +294,21 @@ pub async fn produce(bootstrap: &str, topic: &str, records: &[(Option<Vec<u8>>, 
         .create()
         .expect("producer");
     let mut pending = Vec::with_capacity(records.len());
-    for (key, value) in records {
+    for (key, value, headers) in records {
         let mut record = FutureRecord::to(topic).payload(value);
         if let Some(key) = key {
             record = record.key(key);
+        }
+        if !headers.is_empty() {
+            let owned = headers
+                .iter()
+                .fold(OwnedHeaders::new(), |owned, (name, value)| {
+                    owned.insert(Header {
+                        key: name,
+                        value: Some(value),
+                    })
+                });
+            record = record.headers(owned);
         }
         pending.push(producer.send_result(record).expect("queued"));
     }
