@@ -26,6 +26,8 @@ pub struct Config {
     pub processing: ProcessingConfig,
     /// Which carriers to read.
     pub carriers: CarriersConfig,
+    /// The `STALLED` and `EXPIRED` timers.
+    pub timers: TimersConfig,
     /// Logging.
     pub log: LogConfig,
     /// The HTTP server.
@@ -206,6 +208,43 @@ pub enum Guarantee {
     AtLeastOnce,
 }
 
+/// The `STALLED` and `EXPIRED` timers (STATUS_MODEL rule 10), run by the fold stage.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimersConfig {
+    /// Whether the fold fires timers at all.
+    pub enabled: bool,
+    /// How often the fold looks for due timers, in milliseconds.
+    pub sweep_interval_ms: u64,
+    /// At most this many timers fire per sweep; the rest in the next sweeps.
+    pub max_per_sweep: usize,
+    /// Days without an update before `PENDING`/`INFO_RECEIVED` → `STALLED.not_handed_over`.
+    pub not_handed_over_days: u32,
+    /// Days before other non-terminal statuses → `STALLED.no_progress`.
+    pub no_progress_days: u32,
+    /// The same abroad or in customs.
+    pub no_progress_international_days: u32,
+    /// Days at a pickup point before `STALLED.pickup_overdue`.
+    pub pickup_overdue_days: u32,
+    /// Days before any non-terminal status → `EXPIRED`.
+    pub expired_days: u32,
+}
+
+impl TimersConfig {
+    /// The thresholds for the fold (0 days = that timer off; all off when disabled).
+    pub fn thresholds(&self) -> crate::domain::Timers {
+        let after =
+            |days: u32| (self.enabled && days > 0).then(|| i64::from(days) * crate::domain::DAY_MS);
+        crate::domain::Timers {
+            not_handed_over: after(self.not_handed_over_days),
+            no_progress: after(self.no_progress_days),
+            no_progress_international: after(self.no_progress_international_days),
+            pickup_overdue: after(self.pickup_overdue_days),
+            expired: after(self.expired_days),
+        }
+    }
+}
+
 /// Carrier selection.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -242,11 +281,12 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "kafka",
     "schema_registry",
     "topics",
     "processing",
+    "timers",
     "carriers",
     "log",
     "http",
@@ -342,6 +382,7 @@ impl Config {
         let topics = section(merged, "topics", &mut problems);
         let processing = section(merged, "processing", &mut problems);
         let carriers = section(merged, "carriers", &mut problems);
+        let timers = section(merged, "timers", &mut problems);
         let log = section(merged, "log", &mut problems);
         let http = section(merged, "http", &mut problems);
         match (
@@ -350,6 +391,7 @@ impl Config {
             topics,
             processing,
             carriers,
+            timers,
             log,
             http,
         ) {
@@ -359,6 +401,7 @@ impl Config {
                 Some(topics),
                 Some(processing),
                 Some(carriers),
+                Some(timers),
                 Some(log),
                 Some(http),
             ) if problems.is_empty() => Ok(Self {
@@ -367,6 +410,7 @@ impl Config {
                 topics,
                 processing,
                 carriers,
+                timers,
                 log,
                 http,
                 secrets: Secrets::default(),
@@ -482,6 +526,12 @@ impl Config {
                 processing.instance_id
             ));
         }
+        if self.timers.sweep_interval_ms == 0 {
+            problems.push("timers.sweep_interval_ms must be positive".to_owned());
+        }
+        if self.timers.max_per_sweep == 0 {
+            problems.push("timers.max_per_sweep must be positive".to_owned());
+        }
         if self.carriers.enabled.is_empty() {
             problems.push("carriers.enabled must name at least one carrier".to_owned());
         }
@@ -566,6 +616,29 @@ mod tests {
         );
         assert_eq!(config.raw_topic("dhl"), "tracking.raw.dhl");
         assert_eq!(config.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn timers_are_on_by_default_in_days_and_a_zero_or_disabled_timer_is_off() {
+        let day = crate::domain::DAY_MS;
+        let config = Config::load_with_env(None, env(&[])).expect("defaults are valid");
+        let timers = config.timers.thresholds();
+        assert_eq!(timers.no_progress, Some(6 * day));
+        assert_eq!(timers.expired, Some(30 * day));
+        let config = Config::load_with_env(None, env(&[("UNITRACK__TIMERS__EXPIRED_DAYS", "0")]))
+            .expect("valid");
+        assert_eq!(config.timers.thresholds().expired, None);
+        assert_eq!(config.timers.thresholds().no_progress, Some(6 * day));
+        let config = Config::load_with_env(None, env(&[("UNITRACK__TIMERS__ENABLED", "false")]))
+            .expect("valid");
+        assert_eq!(config.timers.thresholds(), crate::domain::Timers::default());
+        let error =
+            Config::load_with_env(None, env(&[("UNITRACK__TIMERS__SWEEP_INTERVAL_MS", "0")]))
+                .expect_err("a zero interval is refused");
+        assert!(
+            error.to_string().contains("timers.sweep_interval_ms"),
+            "{error}"
+        );
     }
 
     #[test]

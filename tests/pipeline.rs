@@ -276,6 +276,104 @@ async fn a_record_split_by_a_restart_publishes_its_change_once() {
     running.stop().await;
 }
 
+/// A Hermes body for shipment `number` with one event per (time, code).
+fn hermes_body(number: &str, events: &[(chrono::DateTime<chrono::Utc>, &str)]) -> Vec<u8> {
+    let status: Vec<_> = events
+        .iter()
+        .map(|(at, code)| serde_json::json!({"timestamp": at.to_rfc3339(), "code": code, "description": "scan"}))
+        .collect();
+    serde_json::json!({"shipmentinfo": [{"shipmentID": number, "status": status}]})
+        .to_string()
+        .into_bytes()
+}
+
+/// The carrier goes quiet: a parcel in transit for 7 days becomes `STALLED.no_progress`
+/// (6 days by default), one quiet for 40 days `EXPIRED`, one scanned yesterday stays; the
+/// next scan of the stalled one resolves it. Each timer fires once, as a system change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_carrier_stalls_and_expires_packages_and_the_next_scan_clears_stalled() {
+    use chrono::{Duration as Days, Utc};
+    let stack = stack();
+    let mut config = unique_config(&stack, true);
+    config.timers.enabled = true;
+    config.timers.sweep_interval_ms = 200;
+    let running = Running::start(&config);
+    let now = Utc::now();
+    let (stalled, expired, fresh) = (
+        "H1234567890123450001",
+        "H1234567890123450002",
+        "H1234567890123450003",
+    );
+    let scanned = now - Days::days(7);
+    let bodies = [
+        hermes_body(stalled, &[(scanned, "2000")]),
+        hermes_body(expired, &[(now - Days::days(40), "0000")]),
+        hermes_body(fresh, &[(now - Days::days(1), "2000")]),
+    ];
+    let records: Vec<_> = bodies.iter().map(|b| (None, b.clone())).collect();
+    produce(&stack.bootstrap, &raw(&config, "hermes"), &records).await;
+    let changes = changes_until(&config, 5).await;
+    let of = |number: &str| -> Vec<_> {
+        changes
+            .iter()
+            .filter(|c| c.tracking_number == number)
+            .map(|c| {
+                let kind = serde_json::to_value(c.transition_kind).unwrap_or_default();
+                (
+                    c.status.as_str().to_owned(),
+                    c.sub_status.as_deref().unwrap_or_default().to_owned(),
+                    kind.as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let change = |status: &str, sub: &str, kind: &str| (status.into(), sub.into(), kind.into());
+    assert_eq!(
+        of(stalled),
+        [
+            change("IN_TRANSIT", "processing", "progress"),
+            change("STALLED", "no_progress", "system")
+        ]
+    );
+    assert_eq!(
+        of(expired),
+        [
+            change("INFO_RECEIVED", "label_created", "progress"),
+            change("EXPIRED", "max_age_reached", "system")
+        ]
+    );
+    assert_eq!(of(fresh), [change("IN_TRANSIT", "processing", "progress")]);
+    let timer = changes
+        .iter()
+        .find(|c| c.status.as_str() == "STALLED")
+        .expect("stalled");
+    assert_eq!(timer.source, unitrack::domain::ChangeSource::System);
+    assert_eq!(
+        timer.occurred_at,
+        (scanned + Days::days(6)).timestamp_millis(),
+        "the timer's instant: the last scan plus the threshold"
+    );
+
+    // The next scan clears STALLED; no timer fires twice.
+    let next = hermes_body(stalled, &[(scanned, "2000"), (now, "3000")]);
+    produce(&stack.bootstrap, &raw(&config, "hermes"), &[(None, next)]).await;
+    let changes = changes_until(&config, 6).await;
+    assert_eq!(changes.len(), 6, "{:?}", published(&changes));
+    let last = changes
+        .iter()
+        .filter(|c| c.tracking_number == stalled)
+        .max_by_key(|c| c.seq)
+        .expect("changes");
+    assert_eq!(
+        (
+            last.status.as_str(),
+            last.previous_status.map(|s| s.as_str())
+        ),
+        ("OUT_FOR_DELIVERY", Some("STALLED"))
+    );
+    running.stop().await;
+}
+
 /// A body of the same shipment with one new event, a minute after its oldest one: a late
 /// event, older than the status it would have to change.
 fn late_event(body: &[u8]) -> Vec<u8> {

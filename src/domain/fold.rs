@@ -680,7 +680,10 @@ impl PackageState {
     }
 }
 
+mod timers;
 mod wire;
+
+pub use timers::{DAY_MS, DueTimer, Timers};
 
 pub use wire::PackageStateV1;
 

@@ -15,7 +15,10 @@ pub use event::{
     CarrierEvent, Correction, EventId, EventKind, Linkage, Location, Lock, RawCode, ShipmentEvent,
     Source,
 };
-pub use fold::{Change, HistoryItem, Outcome, PackageState, PackageStateV1, TransitionKind};
+pub use fold::{
+    Change, DAY_MS, DueTimer, HistoryItem, Outcome, PackageState, PackageStateV1, Timers,
+    TransitionKind,
+};
 pub use package::{IdentityError, PackageKey, TrackingNumber, check_carrier_id};
 pub use records::{Deciders, with_more_follow};
 pub use status::{Direction, ReasonOwner, Status, StatusClass, SubCode, UnknownStatus};

@@ -113,6 +113,17 @@ pub trait Processor: Send + 'static {
     /// the dead-letter topic); an error here is about Kafka itself.
     fn process(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError>;
 
+    /// Whether [`tick`](Self::tick) has work now; asked on every turn of the loop (at
+    /// least every poll timeout).
+    fn tick_due(&self) -> bool {
+        false
+    }
+
+    /// Periodic work that produces inside the open transaction (the fold's timers).
+    fn tick(&mut self, _out: &mut Output<'_>) -> Result<(), StageError> {
+        Ok(())
+    }
+
     /// Produces what must be in the same commit (the state changelog).
     fn before_commit(&mut self, _out: &mut Output<'_>) -> Result<(), StageError> {
         Ok(())
@@ -300,6 +311,19 @@ impl<P: Processor> Shared<P> {
         self.uncommitted = 0;
         self.last_commit = Instant::now();
         Ok(())
+    }
+
+    /// The processor's periodic work, when due, inside the open transaction (begun if
+    /// none is open; the next commit commits it).
+    fn tick(&mut self) -> Result<(), StageError> {
+        if !self.processor.tick_due() {
+            return Ok(());
+        }
+        self.begin()?;
+        let mut out = Output {
+            producer: &self.producer,
+        };
+        self.processor.tick(&mut out)
     }
 
     /// Drops what was not committed: aborts the transaction (exactly-once) and forgets
@@ -594,6 +618,7 @@ fn run_loop<P: Processor>(
                 }
                 None => Ok(()),
             }
+            .and_then(|()| shared.tick())
             .and_then(|()| {
                 let due =
                     shared.uncommitted >= max_records || shared.last_commit.elapsed() >= interval;

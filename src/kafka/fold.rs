@@ -6,19 +6,20 @@
 use super::codec::Codec;
 use super::dlq::{self, Poison};
 use super::engine::{Output, Processor, Record, StageError};
-use super::normalise::{MORE_IN_RECORD, send_outcome};
+use super::normalise::{MORE_IN_RECORD, send_event, send_outcome};
 use super::state::{self, SharedPartitions};
 use crate::avro::StatusChangedRecord;
 use crate::config::Config;
 use crate::domain::{
-    CommandOutcome, Deciders, EventKind, Outcome, PackageState, ShipmentEvent, Source,
-    StatusChanged,
+    CommandOutcome, Deciders, EventKind, Outcome, PackageKey, PackageState, ShipmentEvent, Source,
+    StatusChanged, Timers,
 };
 use crate::telemetry::metrics;
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
-use tracing::debug;
+use std::time::{Duration, Instant};
+use tracing::{debug, info};
 
 const STAGE: &str = "fold";
 
@@ -28,6 +29,8 @@ pub struct Fold {
     codec: Arc<Codec>,
     partitions: SharedPartitions,
     deciders: Deciders,
+    timers: Timers,
+    last_sweep: Instant,
 }
 
 impl Fold {
@@ -38,6 +41,8 @@ impl Fold {
             codec,
             partitions: SharedPartitions::default(),
             deciders: Deciders::default(),
+            timers: config.timers.thresholds(),
+            last_sweep: Instant::now(),
         }
     }
 
@@ -132,6 +137,40 @@ impl Processor for Fold {
                 None,
             )?;
             metrics().status_changed(&event.package.carrier, change.status.as_str());
+        }
+        Ok(())
+    }
+
+    fn tick_due(&self) -> bool {
+        self.timers != Timers::default()
+            && self.last_sweep.elapsed()
+                >= Duration::from_millis(self.config.timers.sweep_interval_ms)
+    }
+
+    /// Fires the due timers: each becomes a system event on `shipment.events` (keyed by its
+    /// package, so it comes back to this partition), where the fold applies it as any
+    /// event. Nothing changes here; a timer fired again before its event is back is a
+    /// duplicate there.
+    fn tick(&mut self, out: &mut Output<'_>) -> Result<(), StageError> {
+        self.last_sweep = Instant::now();
+        let now_ms = Utc::now().timestamp_millis();
+        let due: Vec<ShipmentEvent> = lock(&self.partitions)
+            .values()
+            .flat_map(|partition| partition.packages.iter())
+            .filter_map(|(key, package)| {
+                let timer = package.due_timer(now_ms, &self.timers)?;
+                timer.event(PackageKey::parse(key).ok()?)
+            })
+            .take(self.config.timers.max_per_sweep)
+            .collect();
+        for event in &due {
+            send_event(&self.codec, &self.config.topics.events, event, false, out)?;
+            if let EventKind::Status { status, .. } = event.kind {
+                metrics().timer_fired(status.as_str());
+            }
+        }
+        if !due.is_empty() {
+            info!(fired = due.len(), "Timers fired.");
         }
         Ok(())
     }

@@ -60,34 +60,13 @@ impl Normalise {
         ]
     }
 
-    /// Publishes `event`; `more_follow`: more events of the same raw record and package
-    /// come next (said by the [`MORE_IN_RECORD`] header, so that the fold decides one net
-    /// change per record).
     fn emit(
         &self,
         event: &ShipmentEvent,
         more_follow: bool,
         out: &mut Output<'_>,
     ) -> Result<(), StageError> {
-        let record = ShipmentEventRecord::from(event);
-        let bytes = self
-            .codec
-            .encode_event(&record)
-            .map_err(|e| StageError::Fatal(format!("encoding a unified event: {e}")))?;
-        let headers = more_follow.then(|| {
-            OwnedHeaders::new_with_capacity(1).insert(Header {
-                key: MORE_IN_RECORD,
-                value: Some("1"),
-            })
-        });
-        // The record already holds the package key's text; no second formatting.
-        out.send(
-            &self.events,
-            None,
-            record.package_key.as_bytes(),
-            &bytes,
-            headers,
-        )
+        send_event(&self.codec, &self.events, event, more_follow, out)
     }
 
     fn command(&self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
@@ -204,6 +183,30 @@ impl Processor for Normalise {
     fn aborted(&mut self) {
         self.published.abort();
     }
+}
+
+/// Publishes `event` to `topic` (`shipment.events`), keyed by its package; `more_follow`:
+/// more events of the same raw record and package come next (said by the
+/// [`MORE_IN_RECORD`] header, so that the fold decides one net change per record).
+pub fn send_event(
+    codec: &Codec,
+    topic: &str,
+    event: &ShipmentEvent,
+    more_follow: bool,
+    out: &mut Output<'_>,
+) -> Result<(), StageError> {
+    let record = ShipmentEventRecord::from(event);
+    let bytes = codec
+        .encode_event(&record)
+        .map_err(|e| StageError::Fatal(format!("encoding a unified event: {e}")))?;
+    let headers = more_follow.then(|| {
+        OwnedHeaders::new_with_capacity(1).insert(Header {
+            key: MORE_IN_RECORD,
+            value: Some("1"),
+        })
+    });
+    // The record already holds the package key's text; no second formatting.
+    out.send(topic, None, record.package_key.as_bytes(), &bytes, headers)
 }
 
 /// Publishes a command's outcome, keyed by command id, in the stage's transaction.

@@ -17,6 +17,7 @@ pub struct Metrics {
     unknown_codes: IntCounterVec,
     dead_lettered: IntCounterVec,
     status_changes: IntCounterVec,
+    timers: IntCounterVec,
     commands: IntCounterVec,
     push_requests: IntCounterVec,
     latency: HistogramVec,
@@ -142,6 +143,12 @@ impl Metrics {
                 "Status changes published.",
                 &["carrier", "status"],
             ),
+            timers: counter(
+                &r,
+                "timers_fired_total",
+                "Timers fired (system events written to shipment.events), by status.",
+                &["status"],
+            ),
             commands: counter(&r, "commands_total", "Commands by outcome.", &["outcome"]),
             push_requests: counter(
                 &r,
@@ -210,6 +217,11 @@ impl Metrics {
         self.status_changes
             .with_label_values(&[carrier, status])
             .inc();
+    }
+
+    /// A timer fired (`STALLED`, `EXPIRED`).
+    pub fn timer_fired(&self, status: &str) {
+        self.timers.with_label_values(&[status]).inc();
     }
 
     /// A command got its outcome (`accepted`, `rejected`).

@@ -147,6 +147,9 @@ pub fn unique_config(stack: &Stack, create_topics: bool) -> Config {
             "UNITRACK__HTTP__LISTEN",
             format!("127.0.0.1:{}", free_port()),
         ),
+        // The fixtures carry 2024 dates: timers would expire every package. The timer
+        // test switches them on.
+        ("UNITRACK__TIMERS__ENABLED", "false".to_owned()),
     ];
     Config::load_with_env(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
         .expect("test configuration is valid")
@@ -184,6 +187,10 @@ pub fn config_env(config: &Config) -> Vec<(String, String)> {
             t.create_topics.to_string(),
         ),
         ("UNITRACK__HTTP__LISTEN", config.http.listen.clone()),
+        (
+            "UNITRACK__TIMERS__ENABLED",
+            config.timers.enabled.to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
