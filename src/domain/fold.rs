@@ -118,6 +118,33 @@ enum Effect {
     Register,
     ClearLock,
     Info,
+    /// A timer (`STALLED`, `EXPIRED`): the package had no update from `since` to the
+    /// entry's time. Void once an update in between is known (a late event).
+    Timer {
+        status: Status,
+        sub: Option<SubCode>,
+        since: i64,
+    },
+}
+
+impl Effect {
+    /// Whether the entry is an update of the package: what the timers count from. Anything
+    /// but a system status, and but an unknown code (which never changes the status, so
+    /// it may not void a timer either).
+    fn is_update(self) -> bool {
+        !matches!(
+            self,
+            Effect::Timer { .. }
+                | Effect::Status {
+                    origin: Origin::System,
+                    ..
+                }
+                | Effect::Status {
+                    status: Status::Unknown,
+                    ..
+                }
+        )
+    }
 }
 
 /// What a correction voids, as kept in the history. [`Correction`] is adjacently tagged for
@@ -154,6 +181,17 @@ impl Entry {
         };
         let effect = match &event.kind {
             EventKind::Status {
+                status, sub_status, ..
+            } if origin == Origin::System
+                && let Some(since) = timers::quiet_since(event) =>
+            {
+                Effect::Timer {
+                    status: *status,
+                    sub: *sub_status,
+                    since,
+                }
+            }
+            EventKind::Status {
                 status,
                 sub_status,
                 lock,
@@ -184,7 +222,7 @@ impl Entry {
             Effect::Register => 0,
             Effect::ClearLock => 1,
             Effect::Info => 2,
-            Effect::Status { status, .. } => match status {
+            Effect::Status { status, .. } | Effect::Timer { status, .. } => match status {
                 Status::Unknown => 2,
                 Status::Exception | Status::Stalled => 3 + 40,
                 Status::Expired => 3 + 100,
@@ -268,27 +306,40 @@ impl Derived {
                     lock: lock.get(),
                 });
             }
+            Effect::Timer { status, sub, .. } => {
+                self.apply_status(entry, status, sub, Origin::System)
+            }
             Effect::Status {
                 status,
                 sub,
                 origin,
                 ..
-            } => {
-                if let Some(hold) = self.hold {
-                    if hold.lock.is_some_and(|until| entry.at < until) {
-                        return;
-                    }
-                    let overrides =
-                        status.is_terminal() || status.rank().is_some_and(|rank| rank > hold.rank);
-                    if !overrides {
-                        return;
-                    }
-                    self.hold = None;
-                }
-                if let Some((status, sub, kind)) = self.transition(status, sub, origin) {
-                    self.set(entry, status, sub, kind);
-                }
+            } => self.apply_status(entry, status, sub, origin),
+        }
+    }
+
+    /// A carrier or system status: a manual status in force may hold it off, else the
+    /// transition rules decide.
+    fn apply_status(
+        &mut self,
+        entry: &Entry,
+        status: Status,
+        sub: Option<SubCode>,
+        origin: Origin,
+    ) {
+        if let Some(hold) = self.hold {
+            if hold.lock.is_some_and(|until| entry.at < until) {
+                return;
             }
+            let overrides =
+                status.is_terminal() || status.rank().is_some_and(|rank| rank > hold.rank);
+            if !overrides {
+                return;
+            }
+            self.hold = None;
+        }
+        if let Some((status, sub, kind)) = self.transition(status, sub, origin) {
+            self.set(entry, status, sub, kind);
         }
     }
 
@@ -378,9 +429,18 @@ impl Derived {
 /// however many scans reported it: Hermes 4072 "return cancelled" after 6081 and 1520,
 /// 9399 "un-cancelled" after 9341 and 9340. Voiding only the newest scan would leave the
 /// package returning, and its later delivery would read as back at the sender.
+///
+/// A timer is void when an update lies after the instant it counted from and not after its
+/// own (it arrived late): the package was not quiet that long after all.
 fn voided(entries: &[Entry]) -> Vec<bool> {
     let mut voided = vec![false; entries.len()];
     for (i, entry) in entries.iter().enumerate() {
+        if let Effect::Timer { since, .. } = entry.effect {
+            voided[i] = entries
+                .iter()
+                .any(|other| other.effect.is_update() && other.at > since && other.at <= entry.at);
+            continue;
+        }
         let Effect::Correction(correction) = entry.effect else {
             continue;
         };
@@ -658,6 +718,9 @@ impl PackageState {
                         origin,
                         ..
                     } => ("status", Some(status), sub, origin),
+                    Effect::Timer { status, sub, .. } => {
+                        ("status", Some(status), sub, Origin::System)
+                    }
                     Effect::Correction(_) => ("correction", None, None, Origin::Carrier),
                     Effect::Register => ("register", None, None, Origin::Manual),
                     Effect::ClearLock => ("clear_lock", None, None, Origin::Manual),

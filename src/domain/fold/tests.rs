@@ -73,6 +73,24 @@ fn system(minute: i64, status: Status, sub: Option<SubCode>) -> ShipmentEvent {
     event
 }
 
+/// A timer event as the fold stage fires it: `STALLED` or `EXPIRED` at `minute`, counted
+/// from an update at `since`.
+fn timer(minute: i64, since: i64, expired: bool) -> ShipmentEvent {
+    let (status, sub) = if expired {
+        (Status::Expired, SubCode::MaxAgeReached)
+    } else {
+        (Status::Stalled, SubCode::NoProgress)
+    };
+    let due = DueTimer {
+        status,
+        sub,
+        at_ms: at(minute).millis(),
+        since_ms: at(since).millis(),
+    };
+    due.event(PackageKey::parse("hermes:PKG1").expect("valid"))
+        .expect("a valid instant")
+}
+
 fn fold_all(events: &[ShipmentEvent]) -> PackageState {
     let mut state = PackageState::default();
     for event in events {
@@ -563,6 +581,7 @@ fn any_event() -> impl Strategy<Value = ShipmentEvent> {
         }),
         1 => (0i64..50).prop_map(|minute| correction(minute, Correction::Latest)),
         1 => (0i64..50).prop_map(|minute| command(minute, EventKind::ClearLock, &format!("clear-{minute}"))),
+        1 => (0i64..50, 1i64..30, any::<bool>()).prop_map(|(minute, quiet, expired)| timer(minute, minute - quiet, expired)),
     ]
 }
 
@@ -671,7 +690,12 @@ fn a_state_with_corrections_locks_and_links_round_trips_through_postcard() {
         correction(2, Correction::Latest),
         correction(3, Correction::LatestWith(Status::Cancelled)),
         manual(4, Status::Exception, Some(Lock { until: None })),
+        timer(5, 1, true),
     ]);
+    assert!(
+        state.recent(1)[0].source == "system",
+        "the timer is in the history"
+    );
     let bytes = postcard::to_allocvec(&state).expect("encodes");
     let back: PackageState = postcard::from_bytes(&bytes).expect("a changelog record reads back");
     assert_eq!(back, state);

@@ -5,12 +5,13 @@
 //! from that instant, so that a replay of `shipment.events` gives the same statuses and a
 //! timer fired twice is a duplicate.
 
-use super::{Effect, Origin, PackageState};
-use crate::domain::event::{EventId, EventKind, ShipmentEvent, Source};
+use super::PackageState;
+use crate::domain::event::{EventId, EventKind, RawCode, ShipmentEvent, Source};
 use crate::domain::package::PackageKey;
 use crate::domain::status::{ReasonOwner, Status, StatusClass, SubCode};
 use crate::domain::time::EventTime;
 use chrono::DateTime;
+use std::borrow::Cow;
 
 /// How long a package may stay without an update before a timer fires, in milliseconds
 /// (calendar time); none = that timer is off.
@@ -54,6 +55,7 @@ impl DueTimer {
             self.status.as_str(),
             self.sub.as_str(),
             &self.at_ms.to_string(),
+            &self.since_ms.to_string(),
         ]);
         let reason_owner = match self.sub {
             SubCode::NotHandedOver => ReasonOwner::Shipper,
@@ -75,7 +77,16 @@ impl DueTimer {
             },
             time: EventTime::system(at),
             direction: None,
-            codes: Vec::new(),
+            codes: vec![
+                RawCode {
+                    name: Cow::Borrowed(TIMER_CODE),
+                    value: self.sub.as_str().to_owned(),
+                },
+                RawCode {
+                    name: Cow::Borrowed(QUIET_SINCE_CODE),
+                    value: self.since_ms.to_string(),
+                },
+            ],
             text: Some(format!(
                 "no update since {} ({} days)",
                 since.format("%Y-%m-%d %H:%M UTC"),
@@ -85,6 +96,22 @@ impl DueTimer {
             estimated_delivery: None,
         })
     }
+}
+
+/// The code naming a timer event's timer (its sub-code).
+pub const TIMER_CODE: &str = "timer";
+
+/// The code holding the instant a timer counted from (UTC millis): the fold voids the timer
+/// when an update after it turns up late.
+pub const QUIET_SINCE_CODE: &str = "quiet_since";
+
+/// The instant a system event's timer counted from, if it is a timer.
+pub(super) fn quiet_since(event: &ShipmentEvent) -> Option<i64> {
+    event
+        .codes
+        .iter()
+        .find(|code| code.name == QUIET_SINCE_CODE)
+        .and_then(|code| code.value.parse().ok())
 }
 
 /// One day in milliseconds.
@@ -138,16 +165,10 @@ impl PackageState {
             };
             due(after, Status::Stalled, sub)
         })?;
-        let fired = self.history.iter().any(|entry| {
-            entry.at == timer.at_ms
-                && matches!(
-                    entry.effect,
-                    Effect::Status {
-                        origin: Origin::System,
-                        ..
-                    }
-                )
-        });
+        let fired = self
+            .history
+            .iter()
+            .any(|entry| entry.at == timer.at_ms && !entry.effect.is_update());
         (!fired).then_some(timer)
     }
 
@@ -156,15 +177,7 @@ impl PackageState {
         self.history
             .iter()
             .rev()
-            .find(|entry| {
-                !matches!(
-                    entry.effect,
-                    Effect::Status {
-                        origin: Origin::System,
-                        ..
-                    }
-                )
-            })
+            .find(|entry| entry.effect.is_update())
             .map(|entry| entry.at)
             .or_else(|| self.floor())
     }
@@ -208,7 +221,7 @@ mod tests {
         }
     }
 
-    fn state(events: &[ShipmentEvent]) -> PackageState {
+    fn state_with(events: &[ShipmentEvent]) -> PackageState {
         let mut state = PackageState::default();
         for event in events {
             state.apply(event);
@@ -249,7 +262,7 @@ mod tests {
             (Status::ReturningToSender, None, SubCode::NoProgress, 6),
         ];
         for (status, sub, stalled, after) in cases {
-            let state = state(&[
+            let state = state_with(&[
                 carrier(0, Status::InfoReceived, None),
                 carrier(2, status, sub),
             ]);
@@ -264,13 +277,13 @@ mod tests {
 
     #[test]
     fn a_terminal_status_has_no_timer() {
-        let state = state(&[carrier(0, Status::Delivered, None)]);
+        let state = state_with(&[carrier(0, Status::Delivered, None)]);
         assert_eq!(due(&state, 400), None);
     }
 
     #[test]
     fn a_long_silence_expires_the_package_at_the_expiry_instant() {
-        let state = state(&[carrier(0, Status::InTransit, None)]);
+        let state = state_with(&[carrier(0, Status::InTransit, None)]);
         assert_eq!(
             due(&state, 400),
             Some((Status::Expired, SubCode::MaxAgeReached, 30))
@@ -279,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_fired_timer_is_not_due_again_and_stalled_waits_for_expiry() {
-        let mut state = state(&[carrier(0, Status::InTransit, None)]);
+        let mut state = state_with(&[carrier(0, Status::InTransit, None)]);
         let timer = state
             .due_timer(start() + 7 * DAY, &timers())
             .expect("stalled");
@@ -306,6 +319,38 @@ mod tests {
             due(&state, 15),
             Some((Status::Stalled, SubCode::NoProgress, 15))
         );
+    }
+
+    /// A scan made before the timer fell due but known only after it fired: the package was
+    /// not quiet, the timer is void, and the status is what the scans say.
+    #[test]
+    fn a_late_update_voids_a_timer_that_fired() {
+        let mut state = state_with(&[carrier(0, Status::InTransit, None)]);
+        let timer = state.due_timer(start() + 7 * DAY, &timers()).expect("due");
+        let key = PackageKey::parse("hermes:PKG1").expect("valid");
+        state.apply(&timer.event(key).expect("valid"));
+        assert_eq!(state.status(), Some(Status::Stalled));
+        let outcome = state.apply(&carrier(3, Status::OutForDelivery, None));
+        let super::super::Outcome::Changed(change) = outcome else {
+            panic!("the late scan voids the timer: {outcome:?}");
+        };
+        assert_eq!(
+            change.previous,
+            Some((Status::Stalled, Some(SubCode::NoProgress)))
+        );
+        assert_eq!(change.status, Status::OutForDelivery);
+        // Not due again from the old scan; due from the late one.
+        assert_eq!(due(&state, 8), None);
+        assert_eq!(
+            due(&state, 9),
+            Some((Status::Stalled, SubCode::NoProgress, 9))
+        );
+        // In the other order (the late scan, then the timer event) the same status.
+        let mut other = state_with(&[carrier(0, Status::InTransit, None)]);
+        let key = PackageKey::parse("hermes:PKG1").expect("valid");
+        other.apply(&carrier(3, Status::OutForDelivery, None));
+        other.apply(&timer.event(key).expect("valid"));
+        assert_eq!(other.status(), Some(Status::OutForDelivery));
     }
 
     #[test]
@@ -337,7 +382,7 @@ mod tests {
         if let EventKind::Status { lock, .. } = &mut manual.kind {
             *lock = Some(Lock { until: lock_until });
         }
-        let state = state(&[carrier(0, Status::InTransit, None), manual]);
+        let state = state_with(&[carrier(0, Status::InTransit, None), manual]);
         assert_eq!(due(&state, 20), None);
         assert_eq!(due(&state, 40), None, "the lock holds until day 60");
         assert_eq!(
@@ -348,7 +393,7 @@ mod tests {
 
     #[test]
     fn a_timer_that_is_off_never_fires() {
-        let state = state(&[carrier(0, Status::InTransit, None)]);
+        let state = state_with(&[carrier(0, Status::InTransit, None)]);
         assert_eq!(
             state.due_timer(start() + 400 * DAY, &Timers::default()),
             None

@@ -24,6 +24,12 @@ pub(super) enum Effect {
     Register,
     ClearLock,
     Info,
+    /// Since version 2 (appended: version 1 records never hold it).
+    Timer {
+        status: Status,
+        sub: Option<SubCode>,
+        since: i64,
+    },
 }
 
 impl From<super::Effect> for Effect {
@@ -44,6 +50,7 @@ impl From<super::Effect> for Effect {
             super::Effect::Register => Effect::Register,
             super::Effect::ClearLock => Effect::ClearLock,
             super::Effect::Info => Effect::Info,
+            super::Effect::Timer { status, sub, since } => Effect::Timer { status, sub, since },
         }
     }
 }
@@ -66,6 +73,7 @@ impl From<Effect> for super::Effect {
             Effect::Register => super::Effect::Register,
             Effect::ClearLock => super::Effect::ClearLock,
             Effect::Info => super::Effect::Info,
+            Effect::Timer { status, sub, since } => super::Effect::Timer { status, sub, since },
         }
     }
 }
