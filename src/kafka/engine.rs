@@ -114,8 +114,9 @@ pub trait Processor: Send + 'static {
     fn process(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError>;
 
     /// Whether [`tick`](Self::tick) has work now; asked on every turn of the loop (at
-    /// least every poll timeout).
-    fn tick_due(&self) -> bool {
+    /// least every poll timeout). `idle`: the last poll found no record (the stage has
+    /// caught up with its partitions).
+    fn tick_due(&self, _idle: bool) -> bool {
         false
     }
 
@@ -315,8 +316,8 @@ impl<P: Processor> Shared<P> {
 
     /// The processor's periodic work, when due, inside the open transaction (begun if
     /// none is open; the next commit commits it).
-    fn tick(&mut self) -> Result<(), StageError> {
-        if !self.processor.tick_due() {
+    fn tick(&mut self, idle: bool) -> Result<(), StageError> {
+        if !self.processor.tick_due(idle) {
             return Ok(());
         }
         self.begin()?;
@@ -605,6 +606,7 @@ fn run_loop<P: Processor>(
     while !stop.load(Ordering::Relaxed) {
         health.beat();
         let polled = consumer.poll(POLL);
+        let idle = polled.is_none();
         let step = {
             let mut shared = consumer.context().lock();
             if let Some(error) = shared.failed.take() {
@@ -618,7 +620,7 @@ fn run_loop<P: Processor>(
                 }
                 None => Ok(()),
             }
-            .and_then(|()| shared.tick())
+            .and_then(|()| shared.tick(idle))
             .and_then(|()| {
                 let due =
                     shared.uncommitted >= max_records || shared.last_commit.elapsed() >= interval;

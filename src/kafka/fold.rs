@@ -23,6 +23,9 @@ use tracing::{debug, info};
 
 const STAGE: &str = "fold";
 
+/// The fold has caught up when its last record is younger than this (or a poll finds none).
+const CAUGHT_UP: Duration = Duration::from_secs(30);
+
 /// The fold processor.
 pub struct Fold {
     config: Config,
@@ -31,6 +34,8 @@ pub struct Fold {
     deciders: Deciders,
     timers: Timers,
     last_sweep: Instant,
+    /// Broker timestamp of the last record processed (UTC millis).
+    last_record_ms: Option<i64>,
 }
 
 impl Fold {
@@ -43,6 +48,7 @@ impl Fold {
             deciders: Deciders::default(),
             timers: config.timers.thresholds(),
             last_sweep: Instant::now(),
+            last_record_ms: None,
         }
     }
 
@@ -82,6 +88,7 @@ impl Fold {
 
 impl Processor for Fold {
     fn process(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
+        self.last_record_ms = record.timestamp_ms;
         let event = match self.codec.decode_event(record.payload.unwrap_or_default()) {
             Ok(event) => event,
             Err(e) => return self.poison(record, out, "avro", e.to_string()),
@@ -141,10 +148,16 @@ impl Processor for Fold {
         Ok(())
     }
 
-    fn tick_due(&self) -> bool {
-        self.timers != Timers::default()
-            && self.last_sweep.elapsed()
-                >= Duration::from_millis(self.config.timers.sweep_interval_ms)
+    /// Due every sweep interval, once the stage has caught up: idle, or the last record
+    /// less than [`CAUGHT_UP`] old. A sweep behind a backlog would fire timers that the
+    /// backlog's events then void (Flow would see `STALLED` and its undoing).
+    fn tick_due(&self, idle: bool) -> bool {
+        let interval = Duration::from_millis(self.config.timers.sweep_interval_ms);
+        let caught_up = idle
+            || self.last_record_ms.is_some_and(|at| {
+                Utc::now().timestamp_millis() - at < CAUGHT_UP.as_millis() as i64
+            });
+        self.timers != Timers::default() && caught_up && self.last_sweep.elapsed() >= interval
     }
 
     /// Fires the due timers: each becomes a system event on `shipment.events` (keyed by its
