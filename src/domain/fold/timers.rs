@@ -186,6 +186,7 @@ impl PackageState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Outcome;
     use crate::domain::event::{CarrierEvent, Lock};
     use crate::domain::package::TrackingNumber;
     use chrono::{TimeZone, Utc};
@@ -298,10 +299,7 @@ mod tests {
             .expect("stalled");
         let event = timer.event(PackageKey::parse("hermes:PKG1").expect("valid"));
         let event = event.expect("a valid instant");
-        assert!(matches!(
-            state.apply(&event),
-            super::super::Outcome::Changed(_)
-        ));
+        assert!(matches!(state.apply(&event), Outcome::Changed(_)));
         assert_eq!(state.status(), Some(Status::Stalled));
         assert_eq!(due(&state, 7), None);
         assert_eq!(due(&state, 29), None);
@@ -310,7 +308,7 @@ mod tests {
             Some((Status::Expired, SubCode::MaxAgeReached, 30))
         );
         // Firing twice is a duplicate.
-        assert_eq!(state.apply(&event), super::super::Outcome::Duplicate);
+        assert_eq!(state.apply(&event), Outcome::Duplicate);
         // The next carrier event clears STALLED and restarts the clock.
         state.apply(&carrier(9, Status::OutForDelivery, None));
         assert_eq!(state.status(), Some(Status::OutForDelivery));
@@ -331,7 +329,7 @@ mod tests {
         state.apply(&timer.event(key).expect("valid"));
         assert_eq!(state.status(), Some(Status::Stalled));
         let outcome = state.apply(&carrier(3, Status::OutForDelivery, None));
-        let super::super::Outcome::Changed(change) = outcome else {
+        let Outcome::Changed(change) = outcome else {
             panic!("the late scan voids the timer: {outcome:?}");
         };
         assert_eq!(
