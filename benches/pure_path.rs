@@ -15,6 +15,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, criterion_group};
 use rustix::time::{ClockId, clock_gettime};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
@@ -242,13 +243,23 @@ fn encode_change(event: &ShipmentEvent, change: &Change, state: &PackageState) -
 /// decide it) → encode the change, for one raw body.
 fn full_path(input: &Input, i: usize, states: &mut States, deciders: &mut Deciders) {
     let events = carriers::map_record(input.carrier, &input.raw(i)).expect("maps");
-    for (event, more) in with_more_follow(&events) {
-        black_box(encode_event(event));
+    // The fold stage owns each event it decodes: a held one is moved, not cloned.
+    let more: Vec<bool> = with_more_follow(&events).map(|(_, more)| more).collect();
+    for (event, more) in events.into_iter().zip(more) {
+        black_box(encode_event(&event));
         let state = states.get(&event.package);
-        let outcome = state.apply_part(event, more);
-        let decider = deciders.applied(state, event, &outcome, more);
+        let outcome = state.apply_part(&event, more);
+        if outcome == Outcome::Held {
+            deciders.hold(state, Cow::Owned(event));
+            continue;
+        }
+        let decider = if more {
+            None
+        } else {
+            deciders.close(&event.package, &outcome)
+        };
         if let Outcome::Changed(change) = outcome {
-            let details = decider.as_ref().unwrap_or(event);
+            let details = decider.as_ref().unwrap_or(&event);
             black_box(encode_change(details, &change, state));
         }
     }

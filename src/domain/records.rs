@@ -7,8 +7,7 @@
 use super::event::ShipmentEvent;
 use super::fold::{Outcome, PackageState};
 use super::package::PackageKey;
-use std::borrow::Borrow;
-use std::collections::HashMap;
+use std::borrow::{Borrow, Cow};
 
 /// A record's events (in the order they are applied), each with whether a later one of the
 /// same package follows. Carriers list a package's events together, so this looks at the
@@ -32,13 +31,15 @@ pub fn with_more_follow<E: Borrow<ShipmentEvent>>(
 /// decided once, and carries the applied event's details instead.
 #[derive(Debug, Default)]
 pub struct Deciders {
-    kept: HashMap<PackageKey, ShipmentEvent>,
+    /// At most one per package; few at any time (records close as they end), so a list.
+    kept: Vec<ShipmentEvent>,
 }
 
 impl Deciders {
     /// Notes that `event` was applied to `state` with `outcome`, `more_follow` as given to
     /// [`PackageState::apply_part`]. For a change, returns the kept event of the same record
-    /// that decided it, if another event than `event` did.
+    /// that decided it, if another event than `event` did. Clones a held event that
+    /// decides; a caller that owns its events can [`hold`](Self::hold) them instead.
     pub fn applied(
         &mut self,
         state: &PackageState,
@@ -46,16 +47,36 @@ impl Deciders {
         outcome: &Outcome,
         more_follow: bool,
     ) -> Option<ShipmentEvent> {
-        if more_follow {
-            if *outcome == Outcome::Held && state.is_decided_by(event) {
-                self.kept.insert(event.package.clone(), event.clone());
+        match outcome {
+            Outcome::Held => {
+                self.hold(state, Cow::Borrowed(event));
+                None
             }
-            return None;
+            _ if more_follow => None,
+            _ => self.close(&event.package, outcome),
         }
-        if self.kept.is_empty() {
-            return None;
+    }
+
+    /// `event` was [`Outcome::Held`]: kept if it decides the status so far.
+    pub fn hold(&mut self, state: &PackageState, event: Cow<'_, ShipmentEvent>) {
+        if state.is_decided_by(&event) {
+            let event = event.into_owned();
+            match self
+                .kept
+                .iter_mut()
+                .find(|kept| kept.package == event.package)
+            {
+                Some(kept) => *kept = event,
+                None => self.kept.push(event),
+            }
         }
-        let kept = self.kept.remove(&event.package)?;
+    }
+
+    /// The record of `package` closed with `outcome` (its last event was applied): the
+    /// kept event that decided the change, if the outcome is one and a kept event did.
+    pub fn close(&mut self, package: &PackageKey, outcome: &Outcome) -> Option<ShipmentEvent> {
+        let index = self.kept.iter().position(|kept| kept.package == *package)?;
+        let kept = self.kept.swap_remove(index);
         match outcome {
             Outcome::Changed(change) if change.decided_by == kept.id.fingerprint() => Some(kept),
             _ => None,

@@ -16,6 +16,7 @@ use crate::domain::{
 };
 use crate::telemetry::metrics;
 use chrono::Utc;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
@@ -115,11 +116,19 @@ impl Processor for Fold {
             .iter()
             .any(|(name, value)| *name == MORE_IN_RECORD && *value == b"1");
         let outcome = partition.apply(&key, &event, more);
-        let decider = partition
-            .packages
-            .get(key.as_str())
-            .and_then(|package| self.deciders.applied(package, &event, &outcome, more));
         debug!(package = %key, ?outcome, "Applied.");
+        if outcome == Outcome::Held {
+            // More of its record follow (never a command): nothing to publish yet.
+            if let Some(package) = partition.packages.get(key.as_str()) {
+                self.deciders.hold(package, Cow::Owned(event));
+            }
+            return Ok(());
+        }
+        let decider = if more {
+            None
+        } else {
+            self.deciders.close(&event.package, &outcome)
+        };
         if let Some(command_id) = &command_id {
             let duplicate = outcome == Outcome::Duplicate;
             let accepted = CommandOutcome::accepted(command_id, &key, duplicate);
