@@ -228,19 +228,50 @@ pub struct TimersConfig {
     pub pickup_overdue_days: u32,
     /// Days before any non-terminal status → `EXPIRED`.
     pub expired_days: u32,
+    /// Thresholds of one carrier that differ from the ones above, by carrier id.
+    #[serde(default)]
+    pub carriers: std::collections::BTreeMap<String, CarrierTimers>,
+}
+
+/// A carrier's own timer thresholds, in days; unset = the general one.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarrierTimers {
+    /// See [`TimersConfig::not_handed_over_days`].
+    pub not_handed_over_days: Option<u32>,
+    /// See [`TimersConfig::no_progress_days`].
+    pub no_progress_days: Option<u32>,
+    /// See [`TimersConfig::no_progress_international_days`].
+    pub no_progress_international_days: Option<u32>,
+    /// See [`TimersConfig::pickup_overdue_days`].
+    pub pickup_overdue_days: Option<u32>,
+    /// See [`TimersConfig::expired_days`].
+    pub expired_days: Option<u32>,
 }
 
 impl TimersConfig {
-    /// The thresholds for the fold (0 days = that timer off; all off when disabled).
+    /// The general thresholds for the fold (0 days = that timer off; all off when disabled).
     pub fn thresholds(&self) -> crate::domain::Timers {
-        let after =
-            |days: u32| (self.enabled && days > 0).then(|| i64::from(days) * crate::domain::DAY_MS);
+        self.thresholds_for("")
+    }
+
+    /// The thresholds for packages of `carrier`: its own where configured, else the general
+    /// ones.
+    pub fn thresholds_for(&self, carrier: &str) -> crate::domain::Timers {
+        let own = self.carriers.get(carrier).cloned().unwrap_or_default();
+        let after = |own: Option<u32>, general: u32| {
+            let days = own.unwrap_or(general);
+            (self.enabled && days > 0).then(|| i64::from(days) * crate::domain::DAY_MS)
+        };
         crate::domain::Timers {
-            not_handed_over: after(self.not_handed_over_days),
-            no_progress: after(self.no_progress_days),
-            no_progress_international: after(self.no_progress_international_days),
-            pickup_overdue: after(self.pickup_overdue_days),
-            expired: after(self.expired_days),
+            not_handed_over: after(own.not_handed_over_days, self.not_handed_over_days),
+            no_progress: after(own.no_progress_days, self.no_progress_days),
+            no_progress_international: after(
+                own.no_progress_international_days,
+                self.no_progress_international_days,
+            ),
+            pickup_overdue: after(own.pickup_overdue_days, self.pickup_overdue_days),
+            expired: after(own.expired_days, self.expired_days),
         }
     }
 }
@@ -532,6 +563,11 @@ impl Config {
         if self.timers.max_per_sweep == 0 {
             problems.push("timers.max_per_sweep must be positive".to_owned());
         }
+        for carrier in self.timers.carriers.keys() {
+            if crate::carriers::find(carrier).is_none() {
+                problems.push(format!("timers.carriers: unknown carrier `{carrier}`"));
+            }
+        }
         if self.carriers.enabled.is_empty() {
             problems.push("carriers.enabled must name at least one carrier".to_owned());
         }
@@ -632,6 +668,33 @@ mod tests {
         let config = Config::load_with_env(None, env(&[("UNITRACK__TIMERS__ENABLED", "false")]))
             .expect("valid");
         assert_eq!(config.timers.thresholds(), crate::domain::Timers::default());
+        let config = Config::load_with_env(
+            None,
+            env(&[(
+                "UNITRACK__TIMERS__CARRIERS__HERMES__PICKUP_OVERDUE_DAYS",
+                "9",
+            )]),
+        )
+        .expect("valid");
+        assert_eq!(
+            config.timers.thresholds_for("hermes").pickup_overdue,
+            Some(9 * day)
+        );
+        assert_eq!(
+            config.timers.thresholds_for("hermes").no_progress,
+            Some(6 * day),
+            "the general threshold where the carrier sets none"
+        );
+        assert_eq!(
+            config.timers.thresholds_for("dpd").pickup_overdue,
+            Some(8 * day)
+        );
+        let error = Config::load_with_env(
+            None,
+            env(&[("UNITRACK__TIMERS__CARRIERS__POSTMAN__EXPIRED_DAYS", "9")]),
+        )
+        .expect_err("an unknown carrier is refused");
+        assert!(error.to_string().contains("postman"), "{error}");
         let error =
             Config::load_with_env(None, env(&[("UNITRACK__TIMERS__SWEEP_INTERVAL_MS", "0")]))
                 .expect_err("a zero interval is refused");

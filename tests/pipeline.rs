@@ -288,8 +288,9 @@ fn hermes_body(number: &str, events: &[(chrono::DateTime<chrono::Utc>, &str)]) -
 }
 
 /// The carrier goes quiet: a parcel in transit for 7 days becomes `STALLED.no_progress`
-/// (6 days by default), one quiet for 40 days `EXPIRED`, one scanned yesterday stays; the
-/// next scan of the stalled one resolves it. Each timer fires once, as a system change.
+/// (after 4 days, Hermes's own threshold here), one quiet for 40 days `EXPIRED`, one scanned
+/// yesterday stays; the next scan of the stalled one resolves it. Each timer fires once, as
+/// a system change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_carrier_stalls_and_expires_packages_and_the_next_scan_clears_stalled() {
     use chrono::{Duration as Days, Utc};
@@ -297,6 +298,12 @@ async fn a_quiet_carrier_stalls_and_expires_packages_and_the_next_scan_clears_st
     let mut config = unique_config(&stack, true);
     config.timers.enabled = true;
     config.timers.sweep_interval_ms = 200;
+    // Hermes's own threshold (the general one is 6 days).
+    let hermes = unitrack::config::CarrierTimers {
+        no_progress_days: Some(4),
+        ..Default::default()
+    };
+    config.timers.carriers.insert("hermes".to_owned(), hermes);
     let running = Running::start(&config);
     let now = Utc::now();
     let (stalled, expired, fresh) = (
@@ -350,8 +357,8 @@ async fn a_quiet_carrier_stalls_and_expires_packages_and_the_next_scan_clears_st
     assert_eq!(timer.source, unitrack::domain::ChangeSource::System);
     assert_eq!(
         timer.occurred_at,
-        (scanned + Days::days(6)).timestamp_millis(),
-        "the timer's instant: the last scan plus the threshold"
+        (scanned + Days::days(4)).timestamp_millis(),
+        "the timer's instant: the last scan plus Hermes's threshold"
     );
 
     // The next scan clears STALLED; no timer fires twice.

@@ -33,7 +33,9 @@ pub struct Fold {
     codec: Arc<Codec>,
     partitions: SharedPartitions,
     deciders: Deciders,
+    /// The general thresholds, and those of carriers with their own.
     timers: Timers,
+    carrier_timers: Vec<(String, Timers)>,
     last_sweep: Instant,
     /// Broker timestamp of the last record processed (UTC millis).
     last_record_ms: Option<i64>,
@@ -48,6 +50,12 @@ impl Fold {
             partitions: SharedPartitions::default(),
             deciders: Deciders::default(),
             timers: config.timers.thresholds(),
+            carrier_timers: config
+                .timers
+                .carriers
+                .keys()
+                .map(|carrier| (carrier.clone(), config.timers.thresholds_for(carrier)))
+                .collect(),
             last_sweep: Instant::now(),
             last_record_ms: None,
         }
@@ -56,6 +64,15 @@ impl Fold {
     /// The partitions this processor holds, to share with package lookups.
     pub fn partitions(&self) -> SharedPartitions {
         self.partitions.clone()
+    }
+
+    /// The thresholds for the package with this key (`<carrier>:<number>`).
+    fn timers_of(&self, key: &str) -> &Timers {
+        let carrier = key.split_once(':').map_or(key, |(carrier, _)| carrier);
+        self.carrier_timers
+            .iter()
+            .find(|(id, _)| id == carrier)
+            .map_or(&self.timers, |(_, timers)| timers)
     }
 
     fn package_count(&self) -> usize {
@@ -166,7 +183,12 @@ impl Processor for Fold {
             || self.last_record_ms.is_some_and(|at| {
                 Utc::now().timestamp_millis() - at < CAUGHT_UP.as_millis() as i64
             });
-        self.timers != Timers::default() && caught_up && self.last_sweep.elapsed() >= interval
+        let any_on = self.timers != Timers::default()
+            || self
+                .carrier_timers
+                .iter()
+                .any(|(_, timers)| *timers != Timers::default());
+        any_on && caught_up && self.last_sweep.elapsed() >= interval
     }
 
     /// Fires the due timers: each becomes a system event on `shipment.events` (keyed by its
@@ -180,7 +202,7 @@ impl Processor for Fold {
             .values()
             .flat_map(|partition| partition.packages.iter())
             .filter_map(|(key, package)| {
-                let timer = package.due_timer(now_ms, &self.timers)?;
+                let timer = package.due_timer(now_ms, self.timers_of(key))?;
                 timer.event(PackageKey::parse(key).ok()?)
             })
             .take(self.config.timers.max_per_sweep)
