@@ -163,7 +163,11 @@ fn push_config(stack: &support::Stack) -> Config {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dhl_push_checks_credentials_size_and_shape_and_ends_as_a_status_change() {
     let stack = stack();
-    let config = push_config(&stack);
+    let mut config = push_config(&stack);
+    // Timers on, for the lookup's next timer, but no sweep during the test (the body's
+    // 2024 date would expire the package).
+    config.timers.enabled = true;
+    config.timers.sweep_interval_ms = 3_600_000;
     let running = Running::start(&config);
     let client = reqwest::Client::new();
     support::wait_ready(&config).await;
@@ -278,6 +282,21 @@ async fn dhl_push_checks_credentials_size_and_shape_and_ends_as_a_status_change(
     assert_eq!(package["status"], "EXCEPTION");
     assert_eq!(package["sub_status"], "damaged");
     assert_eq!(package["changes"], 1);
+    // Nothing came since the damage scan: it stalls 6 days after it, if nothing comes.
+    let stalls_at = chrono::DateTime::from_timestamp_millis(change.occurred_at + 6 * 86_400_000)
+        .expect("valid")
+        .to_rfc3339();
+    assert_eq!(
+        package["next_timer"],
+        serde_json::json!({
+            "status": "STALLED",
+            "sub_status": "no_progress",
+            "due_at": stalls_at,
+            "quiet_since": chrono::DateTime::from_timestamp_millis(change.occurred_at)
+                .expect("valid")
+                .to_rfc3339(),
+        })
+    );
     assert!(
         !package["events"]
             .as_array()

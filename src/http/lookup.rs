@@ -60,6 +60,16 @@ pub(super) async fn lookup(
             let lock = package
                 .manual_lock()
                 .map(|until| json!({"until": until.and_then(millis_to_rfc3339)}));
+            let next_timer = package
+                .next_timer(&state.config.timers.thresholds_for(&carrier))
+                .map(|timer| {
+                    json!({
+                        "status": timer.status,
+                        "sub_status": timer.sub,
+                        "due_at": millis_to_rfc3339(timer.at_ms),
+                        "quiet_since": millis_to_rfc3339(timer.since_ms),
+                    })
+                });
             let body = json!({
                 "package": key,
                 "status": package.status(),
@@ -67,6 +77,7 @@ pub(super) async fn lookup(
                 "linkage": package.linkage(),
                 "manual_lock": lock,
                 "changes": package.seq(),
+                "next_timer": next_timer,
                 "events": events,
             });
             (StatusCode::OK, axum::Json(body)).into_response()

@@ -125,17 +125,38 @@ impl PackageState {
     /// changed the status), and where a manual status holds: `STALLED` never overrides one,
     /// `EXPIRED` not while its lock holds.
     pub fn due_timer(&self, now_ms: i64, timers: &Timers) -> Option<DueTimer> {
-        let status = self.current.status?;
+        let (stall, expiry) = self.timers_ahead(timers);
+        let due = |timer: &DueTimer| timer.at_ms <= now_ms;
+        let timer = expiry.filter(due).or(stall.filter(due))?;
+        (!self.fired(&timer)).then_some(timer)
+    }
+
+    /// The next timer that will fall due if nothing happens before (for people looking a
+    /// package up), whether or not it is due already.
+    pub fn next_timer(&self, timers: &Timers) -> Option<DueTimer> {
+        let (stall, expiry) = self.timers_ahead(timers);
+        [stall, expiry]
+            .into_iter()
+            .flatten()
+            .filter(|timer| !self.fired(timer))
+            .min_by_key(|timer| timer.at_ms)
+    }
+
+    /// The package's `STALLED` and `EXPIRED` timers, whenever they fall due.
+    fn timers_ahead(&self, timers: &Timers) -> (Option<DueTimer>, Option<DueTimer>) {
+        let Some(status) = self.current.status else {
+            return (None, None);
+        };
+        let Some(since_ms) = self.last_update() else {
+            return (None, None);
+        };
         if status.class() == StatusClass::Terminal {
-            return None;
+            return (None, None);
         }
-        let since_ms = self.last_update()?;
         let hold = self.current.hold;
-        // A lock holds off expiry until it ends (one until cleared: for good).
-        let not_before = hold.and_then(|hold| hold.lock).unwrap_or(i64::MIN);
-        let due = |after: Option<i64>, status: Status, sub: SubCode| {
+        let at = |after: Option<i64>, status: Status, sub: SubCode, not_before: i64| {
             let at_ms = since_ms.checked_add(after?)?.max(not_before);
-            (at_ms <= now_ms && at_ms != i64::MAX).then_some(DueTimer {
+            (at_ms != i64::MAX).then_some(DueTimer {
                 status,
                 sub,
                 at_ms,
@@ -147,29 +168,32 @@ impl PackageState {
         } else {
             SubCode::MaxAgeReached
         };
-        let timer = due(timers.expired, Status::Expired, expiry_sub).or_else(|| {
-            if status == Status::Stalled || hold.is_some() {
-                return None;
+        // A lock holds off expiry until it ends (one until cleared: for good).
+        let lock_end = hold.and_then(|hold| hold.lock).unwrap_or(i64::MIN);
+        let expiry = at(timers.expired, Status::Expired, expiry_sub, lock_end);
+        if status == Status::Stalled || hold.is_some() {
+            return (None, expiry);
+        }
+        let international = matches!(
+            self.current.sub,
+            Some(SubCode::International | SubCode::CustomsProcessing | SubCode::CustomsHold)
+        );
+        let (after, sub) = match status {
+            Status::Pending | Status::InfoReceived => {
+                (timers.not_handed_over, SubCode::NotHandedOver)
             }
-            let international = matches!(
-                self.current.sub,
-                Some(SubCode::International | SubCode::CustomsProcessing | SubCode::CustomsHold)
-            );
-            let (after, sub) = match status {
-                Status::Pending | Status::InfoReceived => {
-                    (timers.not_handed_over, SubCode::NotHandedOver)
-                }
-                Status::AvailableForPickup => (timers.pickup_overdue, SubCode::PickupOverdue),
-                _ if international => (timers.no_progress_international, SubCode::NoProgress),
-                _ => (timers.no_progress, SubCode::NoProgress),
-            };
-            due(after, Status::Stalled, sub)
-        })?;
-        let fired = self
-            .history
+            Status::AvailableForPickup => (timers.pickup_overdue, SubCode::PickupOverdue),
+            _ if international => (timers.no_progress_international, SubCode::NoProgress),
+            _ => (timers.no_progress, SubCode::NoProgress),
+        };
+        (at(after, Status::Stalled, sub, i64::MIN), expiry)
+    }
+
+    /// Whether `timer` is in the history already (fired).
+    fn fired(&self, timer: &DueTimer) -> bool {
+        self.history
             .iter()
-            .any(|entry| entry.at == timer.at_ms && !entry.effect.is_update());
-        (!fired).then_some(timer)
+            .any(|entry| entry.at == timer.at_ms && !entry.effect.is_update())
     }
 
     /// Event time of the newest entry that is not a system event (UTC millis).
@@ -387,6 +411,32 @@ mod tests {
             due(&state, 70),
             Some((Status::Expired, SubCode::MaxAgeReached, 60))
         );
+    }
+
+    #[test]
+    fn the_next_timer_is_the_earliest_not_fired() {
+        let next = |state: &PackageState| {
+            state
+                .next_timer(&timers())
+                .map(|t| (t.status, t.sub, (t.at_ms - start()) / DAY))
+        };
+        let mut state = state_with(&[carrier(0, Status::InTransit, None)]);
+        assert_eq!(
+            next(&state),
+            Some((Status::Stalled, SubCode::NoProgress, 6))
+        );
+        let timer = state.due_timer(start() + 7 * DAY, &timers()).expect("due");
+        state.apply(
+            &timer
+                .event(PackageKey::parse("hermes:PKG1").expect("valid"))
+                .expect("valid"),
+        );
+        assert_eq!(
+            next(&state),
+            Some((Status::Expired, SubCode::MaxAgeReached, 30))
+        );
+        let delivered = state_with(&[carrier(0, Status::Delivered, None)]);
+        assert_eq!(next(&delivered), None);
     }
 
     #[test]
