@@ -50,6 +50,10 @@ enum Action {
         /// A record header, `name=value` (repeatable).
         #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
         headers: Vec<(String, String)>,
+        /// After the last body, fire the STALLED/EXPIRED timers due at this instant
+        /// (RFC 3339), with the configured thresholds, as `run` would have by then.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
         /// Raw bodies, one record each, processed in order (stdin when none).
         files: Vec<PathBuf>,
     },
@@ -263,6 +267,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             carrier,
             key,
             headers,
+            now,
             files,
         } => {
             let Some(mapper) = unitrack::carriers::find(&carrier) else {
@@ -283,10 +288,27 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .collect();
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            replay::replay(mapper, key.as_deref(), &headers, inputs, &mut out)?;
+            let clock = match now {
+                Some(now) => {
+                    let config = Config::load(cli.config.as_deref())?;
+                    Some(replay::TimerClock {
+                        now_ms: now.timestamp_millis(),
+                        timers: config.timers.thresholds_for(&carrier),
+                    })
+                }
+                None => None,
+            };
+            replay::replay_until(mapper, key.as_deref(), &headers, inputs, clock, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--now`: an RFC 3339 instant.
+fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|at| at.to_utc())
+        .map_err(|e| format!("`{text}` is not an RFC 3339 instant ({e})"))
 }
 
 fn read_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<Input>> {

@@ -173,6 +173,82 @@ fn replay_prints_events_and_the_status_changes_of_the_fold_and_goes_on_after_poi
     assert_eq!(change["occurred_at"], "2025-02-10T14:13:46Z");
 }
 
+/// `--now` fires the timers due by then, with the configured (here: DPD's own) thresholds:
+/// the last scan was on 2024-05-21, so by 2024-05-25 DPD's 3 days have passed, by 2024-07
+/// the 30 days of expiry.
+#[test]
+fn replay_now_fires_the_timers_due_by_then() {
+    let key = std::fs::read_to_string(fixture("dpd", "step_not_reached_yet.key")).expect("key");
+    let replay_at = |now: &str| {
+        let output = unitrack()
+            .env("UNITRACK__TIMERS__CARRIERS__DPD__NO_PROGRESS_DAYS", "3")
+            .args([
+                "replay",
+                "--carrier",
+                "dpd",
+                "--key",
+                key.trim(),
+                "--now",
+                now,
+            ])
+            .arg(fixture("dpd", "step_not_reached_yet.xml"))
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        json_lines(&output.stdout)
+            .iter()
+            .filter(|l| l["kind"] == "status_changed")
+            .map(|l| {
+                let text = |field: &str| l[field].as_str().unwrap_or_default().to_owned();
+                (text("status"), text("sub_status"), text("occurred_at"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let on_vehicle = (
+        "OUT_FOR_DELIVERY".to_owned(),
+        "on_vehicle".to_owned(),
+        "2024-05-21T05:52:08Z".to_owned(),
+    );
+    assert_eq!(
+        replay_at("2024-05-23T00:00:00Z"),
+        std::slice::from_ref(&on_vehicle)
+    );
+    assert_eq!(
+        replay_at("2024-05-25T00:00:00Z"),
+        [
+            on_vehicle.clone(),
+            (
+                "STALLED".to_owned(),
+                "no_progress".to_owned(),
+                "2024-05-24T05:52:08Z".to_owned()
+            )
+        ]
+    );
+    assert_eq!(
+        replay_at("2024-07-01T00:00:00+02:00"),
+        [
+            on_vehicle,
+            (
+                "EXPIRED".to_owned(),
+                "max_age_reached".to_owned(),
+                "2024-06-20T05:52:08Z".to_owned()
+            )
+        ]
+    );
+    let bad = unitrack()
+        .args(["replay", "--carrier", "dpd", "--now", "tomorrow"])
+        .output()
+        .expect("runs");
+    assert!(
+        !bad.status.success(),
+        "an instant that is not RFC 3339 is a usage error"
+    );
+}
+
 #[test]
 fn replay_reads_stdin_and_takes_the_record_key_for_bodies_without_a_number() {
     let body = std::fs::read(fixture("dpd", "local_time_12_hour_berlin.xml")).expect("fixture");
