@@ -123,6 +123,16 @@ fn fixture(carrier: &str, case: &str) -> String {
     )
 }
 
+/// The JSON lines of a run that must have succeeded (else its stderr is the failure).
+fn succeeded(output: std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json_lines(&output.stdout)
+}
+
 fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(stdout)
         .lines()
@@ -142,12 +152,7 @@ fn replay_prints_events_and_the_status_changes_of_the_fold_and_goes_on_after_poi
         ])
         .output()
         .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines = json_lines(&output.stdout);
+    let lines = succeeded(output);
     let kinds: Vec<&str> = lines.iter().filter_map(|l| l["kind"].as_str()).collect();
     assert_eq!(kinds.first(), Some(&"rejected"));
     assert_eq!(lines[0]["class"], "syntax");
@@ -194,12 +199,7 @@ fn replay_now_fires_the_timers_due_by_then() {
             .arg(fixture("dpd", "step_not_reached_yet.xml"))
             .output()
             .expect("runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        json_lines(&output.stdout)
+        succeeded(output)
             .iter()
             .filter(|l| l["kind"] == "status_changed")
             .map(|l| {
