@@ -191,24 +191,26 @@ impl Processor for Fold {
         any_on && caught_up && self.last_sweep.elapsed() >= interval
     }
 
-    /// Fires the due timers: each becomes a system event on `shipment.events` (keyed by its
-    /// package, so it comes back to this partition), where the fold applies it as any
+    /// Fires the due timers: each becomes a system event on `shipment.events`, keyed by its
+    /// package and written to the partition whose state holds the package (where the
+    /// package's events go anyway), so it comes back here and the fold applies it as any
     /// event. Nothing changes here; a timer fired again before its event is back is a
     /// duplicate there.
     fn tick(&mut self, out: &mut Output<'_>) -> Result<(), StageError> {
         self.last_sweep = Instant::now();
         let now_ms = Utc::now().timestamp_millis();
-        let due: Vec<ShipmentEvent> = lock(&self.partitions)
-            .values()
-            .flat_map(|partition| partition.packages.iter())
-            .filter_map(|(key, package)| {
+        let due: Vec<(i32, ShipmentEvent)> = lock(&self.partitions)
+            .iter()
+            .flat_map(|(partition, state)| state.packages.iter().map(move |p| (*partition, p)))
+            .filter_map(|(partition, (key, package))| {
                 let timer = package.due_timer(now_ms, self.timers_of(key))?;
-                timer.event(PackageKey::parse(key).ok()?)
+                Some((partition, timer.event(PackageKey::parse(key).ok()?)?))
             })
             .take(self.config.timers.max_per_sweep)
             .collect();
-        for event in &due {
-            send_event(&self.codec, &self.config.topics.events, event, false, out)?;
+        for (partition, event) in &due {
+            let topic = &self.config.topics.events;
+            send_event(&self.codec, topic, Some(*partition), event, false, out)?;
             if let EventKind::Status { status, .. } = event.kind {
                 metrics().timer_fired(status.as_str());
             }

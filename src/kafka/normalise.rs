@@ -66,7 +66,7 @@ impl Normalise {
         more_follow: bool,
         out: &mut Output<'_>,
     ) -> Result<(), StageError> {
-        send_event(&self.codec, &self.events, event, more_follow, out)
+        send_event(&self.codec, &self.events, None, event, more_follow, out)
     }
 
     fn command(&self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError> {
@@ -185,12 +185,14 @@ impl Processor for Normalise {
     }
 }
 
-/// Publishes `event` to `topic` (`shipment.events`), keyed by its package; `more_follow`:
+/// Publishes `event` to `topic` (`shipment.events`), keyed by its package, to `partition`
+/// (none: the partitioner's, murmur2 of the key); `more_follow`:
 /// more events of the same raw record and package come next (said by the
 /// [`MORE_IN_RECORD`] header, so that the fold decides one net change per record).
 pub fn send_event(
     codec: &Codec,
     topic: &str,
+    partition: Option<i32>,
     event: &ShipmentEvent,
     more_follow: bool,
     out: &mut Output<'_>,
@@ -206,7 +208,13 @@ pub fn send_event(
         })
     });
     // The record already holds the package key's text; no second formatting.
-    out.send(topic, None, record.package_key.as_bytes(), &bytes, headers)
+    out.send(
+        topic,
+        partition,
+        record.package_key.as_bytes(),
+        &bytes,
+        headers,
+    )
 }
 
 /// Publishes a command's outcome, keyed by command id, in the stage's transaction.
