@@ -355,7 +355,10 @@ async fn a_quiet_carrier_stalls_and_expires_packages_and_the_next_scan_clears_st
         .find(|c| c.status.as_str() == "STALLED")
         .expect("stalled");
     assert_eq!(timer.source, unitrack::domain::ChangeSource::System);
-    assert_eq!(timer.seq, 2, "folded into the package's own state, after its scan");
+    assert_eq!(
+        timer.seq, 2,
+        "folded into the package's own state, after its scan"
+    );
     assert_eq!(
         timer.occurred_at,
         (scanned + Days::days(4)).timestamp_millis(),
