@@ -36,6 +36,8 @@ pub struct Fold {
     /// The general thresholds, and those of carriers with their own.
     timers: Timers,
     carrier_timers: Vec<(String, Timers)>,
+    /// Whether any timer is on (else the fold never sweeps).
+    timers_on: bool,
     last_sweep: Instant,
     /// Broker timestamp of the last record processed (UTC millis).
     last_record_ms: Option<i64>,
@@ -44,18 +46,23 @@ pub struct Fold {
 impl Fold {
     /// A processor for `config`, writing with `codec`.
     pub fn new(config: &Config, codec: Arc<Codec>) -> Self {
+        let timers = config.timers.thresholds();
+        let carrier_timers: Vec<(String, Timers)> = config
+            .timers
+            .carriers
+            .keys()
+            .map(|carrier| (carrier.clone(), config.timers.thresholds_for(carrier)))
+            .collect();
+        let timers_on = timers != Timers::default()
+            || carrier_timers.iter().any(|(_, t)| *t != Timers::default());
         Self {
             config: config.clone(),
             codec,
             partitions: SharedPartitions::default(),
             deciders: Deciders::default(),
-            timers: config.timers.thresholds(),
-            carrier_timers: config
-                .timers
-                .carriers
-                .keys()
-                .map(|carrier| (carrier.clone(), config.timers.thresholds_for(carrier)))
-                .collect(),
+            timers,
+            carrier_timers,
+            timers_on,
             last_sweep: Instant::now(),
             last_record_ms: None,
         }
@@ -178,17 +185,14 @@ impl Processor for Fold {
     /// less than [`CAUGHT_UP`] old. A sweep behind a backlog would fire timers that the
     /// backlog's events then void (Flow would see `STALLED` and its undoing).
     fn tick_due(&self, idle: bool) -> bool {
+        // Asked after every record: the cheap tests first.
         let interval = Duration::from_millis(self.config.timers.sweep_interval_ms);
-        let caught_up = idle
-            || self.last_record_ms.is_some_and(|at| {
-                Utc::now().timestamp_millis() - at < CAUGHT_UP.as_millis() as i64
-            });
-        let any_on = self.timers != Timers::default()
-            || self
-                .carrier_timers
-                .iter()
-                .any(|(_, timers)| *timers != Timers::default());
-        any_on && caught_up && self.last_sweep.elapsed() >= interval
+        if !self.timers_on || self.last_sweep.elapsed() < interval {
+            return false;
+        }
+        idle || self
+            .last_record_ms
+            .is_some_and(|at| Utc::now().timestamp_millis() - at < CAUGHT_UP.as_millis() as i64)
     }
 
     /// Fires the due timers: each becomes a system event on `shipment.events`, keyed by its

@@ -144,15 +144,17 @@ impl PackageState {
 
     /// The package's `STALLED` and `EXPIRED` timers, whenever they fall due.
     fn timers_ahead(&self, timers: &Timers) -> (Option<DueTimer>, Option<DueTimer>) {
-        let Some(status) = self.current.status else {
+        // Most packages of a sweep are delivered: nothing to look at in their history.
+        let Some(status) = self
+            .current
+            .status
+            .filter(|status| status.class() != StatusClass::Terminal)
+        else {
             return (None, None);
         };
         let Some(since_ms) = self.last_update() else {
             return (None, None);
         };
-        if status.class() == StatusClass::Terminal {
-            return (None, None);
-        }
         let hold = self.current.hold;
         let at = |after: Option<i64>, status: Status, sub: SubCode, not_before: i64| {
             let at_ms = since_ms.checked_add(after?)?.max(not_before);
