@@ -21,6 +21,7 @@
 //! - [`http`]: the HTTP edge: health, metrics, push ingress, package lookup.
 //! - [`kafka`]: the edge to the brokers (clients, topics, the processor).
 //! - [`telemetry`]: logging set-up.
+//! - [`guard`]: panics caught where one bad input must not stop the stream.
 //! - [`app`]: wires it all for `unitrack run`.
 
 pub mod app;
@@ -28,6 +29,7 @@ pub mod avro;
 pub mod carriers;
 pub mod config;
 pub mod domain;
+pub mod guard;
 pub mod http;
 pub mod kafka;
 pub mod ops;

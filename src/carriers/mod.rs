@@ -20,7 +20,6 @@ mod ups;
 
 use crate::domain::{CarrierEvent, IdentityError, ShipmentEvent, TimeError, TrackingNumber};
 use std::borrow::Cow;
-use std::panic::AssertUnwindSafe;
 
 /// Our own view of one raw record; never an rdkafka type.
 #[derive(Debug, Clone, Copy, Default)]
@@ -193,21 +192,12 @@ pub fn map_record(
     raw: &RawRecord<'_>,
 ) -> Result<Vec<ShipmentEvent>, MapError> {
     // Unwind safety: mappers are pure (no state a panic could leave half-written).
-    std::panic::catch_unwind(AssertUnwindSafe(|| map_events(carrier, raw))).unwrap_or_else(
-        |payload| {
-            let message = match payload.downcast_ref::<&str>() {
-                Some(text) => (*text).to_owned(),
-                None => payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .unwrap_or_else(|| "(no message)".to_owned()),
-            };
-            Err(MapError::Panic {
-                carrier: carrier.id(),
-                message,
-            })
-        },
-    )
+    crate::guard::catch_panic(|| map_events(carrier, raw)).unwrap_or_else(|message| {
+        Err(MapError::Panic {
+            carrier: carrier.id(),
+            message,
+        })
+    })
 }
 
 fn map_events(carrier: &dyn Carrier, raw: &RawRecord<'_>) -> Result<Vec<ShipmentEvent>, MapError> {

@@ -8,13 +8,23 @@
 //! lost assignment aborted; an abortable error aborts, seeks back to the committed
 //! offsets and rebuilds the processor's state; a fatal error (fenced) stops the stage.
 //!
+//! A processor that panics on a record does not stop the stage: the panic is caught, the
+//! record's position is kept in a quarantine, and the stage aborts and rewinds as for an
+//! abortable error (what the processor had half-applied is rebuilt from the last commit).
+//! When the record comes round again it goes to the dead-letter topic (class `panic`, the
+//! panic's message as reason) instead of to the processor. Exactly-once, the records
+//! before it in the aborted transaction are published once; at-least-once, they may be
+//! published twice, as after any abort.
+//!
 //! The loop runs on its own thread: librdkafka's transaction calls block. Memory is
 //! bounded by librdkafka's queues (`queued.max.messages.kbytes`,
 //! `queue.buffering.max.kbytes`): the loop processes one record at a time and, when the
 //! producer queue is full, waits for it before fetching more, so no unbounded buffer sits
 //! between fetching and producing.
 
+use super::dlq::{self, Poison};
 use crate::config::{Config, Guarantee};
+use crate::guard::catch_panic;
 use crate::telemetry::health::StageHealth;
 use crate::telemetry::metrics;
 use rdkafka::ClientContext;
@@ -110,7 +120,9 @@ impl<'a> Record<'a> {
 /// A stage's processing: stateless (normalise) or stateful (fold).
 pub trait Processor: Send + 'static {
     /// Processes one record, producing through `out`. Poison is handled inside (sent to
-    /// the dead-letter topic); an error here is about Kafka itself.
+    /// the dead-letter topic); an error here is about Kafka itself. A panic here is caught
+    /// by the engine, which rewinds and then dead-letters the record (see the module
+    /// documentation).
     fn process(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), StageError>;
 
     /// Whether [`tick`](Self::tick) has work now; asked on every turn of the loop (at
@@ -246,6 +258,57 @@ struct Shared<P> {
     last_commit: Instant,
     /// An error met inside a rebalance callback, handled by the loop.
     failed: Option<StageError>,
+    /// The dead-letter topic.
+    dlq: String,
+    /// Records the processor panicked on, dead-lettered when they come round again.
+    quarantine: Quarantine,
+}
+
+/// Records (topic, partition, offset) a processor panicked on, with the reason to
+/// dead-letter them with. Nearly always empty.
+#[derive(Default)]
+struct Quarantine(Vec<(String, i32, i64, String)>);
+
+impl Quarantine {
+    fn add(&mut self, record: &Record<'_>, reason: String) {
+        self.0.push((
+            record.topic.to_owned(),
+            record.partition,
+            record.offset,
+            reason,
+        ));
+    }
+
+    /// The reason, if `record` is quarantined. It stays quarantined until a commit passes
+    /// it: an abort before then brings it round once more.
+    fn reason(&self, record: &Record<'_>) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(topic, partition, offset, _)| {
+                topic == record.topic && *partition == record.partition && *offset == record.offset
+            })
+            .map(|(.., reason)| reason.clone())
+    }
+
+    /// Forgets the records a commit has passed (`committed`: next offsets).
+    fn committed(&mut self, committed: &Positions) {
+        if self.0.is_empty() {
+            return;
+        }
+        self.0.retain(|(topic, partition, offset, _)| {
+            !committed
+                .iter()
+                .any(|(t, p, next)| t == topic && p == *partition && *offset < next)
+        });
+    }
+
+    /// Forgets the records of partitions this instance no longer holds: whoever gets them
+    /// meets the panic itself.
+    fn forget(&mut self, partitions: &[(String, i32)]) {
+        self.0.retain(|(topic, partition, ..)| {
+            !partitions.iter().any(|(t, p)| t == topic && p == partition)
+        });
+    }
 }
 
 impl<P: Processor> Shared<P> {
@@ -307,6 +370,7 @@ impl<P: Processor> Shared<P> {
         debug!(records = self.uncommitted, "Committed.");
         metrics().committed(self.stage);
         self.processor.committed();
+        self.quarantine.committed(&self.offsets);
         self.transaction_open = false;
         self.offsets.clear();
         self.uncommitted = 0;
@@ -324,7 +388,15 @@ impl<P: Processor> Shared<P> {
         let mut out = Output {
             producer: &self.producer,
         };
-        self.processor.tick(&mut out)
+        let processor = &mut self.processor;
+        catch_panic(|| processor.tick(&mut out)).unwrap_or_else(|message| {
+            error!(stage = self.stage, message, "The periodic work panicked.");
+            metrics().panicked(self.stage, "tick");
+            Err(StageError::Abortable(format!(
+                "the {} stage's periodic work panicked: {message}",
+                self.stage
+            )))
+        })
     }
 
     /// Drops what was not committed: aborts the transaction (exactly-once) and forgets
@@ -437,6 +509,7 @@ impl<P: Processor> ConsumerContext for StageContext<P> {
             }
         }
         shared.processor.revoked(&partitions);
+        shared.quarantine.forget(&partitions);
         info!(stage = self.stage, partitions = ?partitions, "Partitions revoked.");
         let remaining = consumer.assignment().map(|a| a.count()).unwrap_or_default();
         metrics().assigned(self.stage, remaining.saturating_sub(partitions.len()));
@@ -546,6 +619,8 @@ pub fn run_stage<P: Processor>(
             uncommitted: 0,
             last_commit: Instant::now(),
             failed: None,
+            dlq: config.topics.dlq.clone(),
+            quarantine: Quarantine::default(),
         }),
     };
     let consumer: BaseConsumer<StageContext<P>> = super::client_config(config)
@@ -652,7 +727,35 @@ fn process_one<P: Processor>(
     let mut out = Output {
         producer: &shared.producer,
     };
-    shared.processor.process(&record, &mut out)?;
+    if let Some(reason) = shared.quarantine.reason(&record) {
+        let poison = Poison {
+            stage: shared.stage,
+            class: "panic",
+            reason,
+            carrier: "",
+        };
+        dlq::send(&mut out, &shared.dlq, &record, &poison)?;
+    } else {
+        let processor = &mut shared.processor;
+        match catch_panic(|| processor.process(&record, &mut out)) {
+            Ok(processed) => processed?,
+            Err(message) => {
+                let stage = shared.stage;
+                let reason = format!("the {stage} stage panicked on this record: {message}");
+                error!(
+                    stage,
+                    topic = record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    message,
+                    "Processing panicked: rewinding, then dead-lettering the record."
+                );
+                metrics().panicked(stage, "record");
+                shared.quarantine.add(&record, reason.clone());
+                return Err(StageError::Abortable(reason));
+            }
+        }
+    }
     if let Some(at) = record.timestamp_ms {
         let now = chrono::Utc::now().timestamp_millis();
         metrics().latency(shared.stage, (now - at).max(0) as f64 / 1000.0);

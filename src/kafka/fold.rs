@@ -14,13 +14,14 @@ use crate::domain::{
     CommandOutcome, Deciders, EventKind, Outcome, PackageKey, PackageState, ShipmentEvent, Source,
     StatusChanged, Timers,
 };
+use crate::guard::catch_panic;
 use crate::telemetry::metrics;
 use chrono::Utc;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 const STAGE: &str = "fold";
 
@@ -207,7 +208,13 @@ impl Processor for Fold {
             .iter()
             .flat_map(|(partition, state)| state.packages.iter().map(move |p| (*partition, p)))
             .filter_map(|(partition, (key, package))| {
-                let timer = package.due_timer(now_ms, self.timers_of(key))?;
+                // One package whose timer panics is skipped (and counted), not the sweep.
+                let timer = catch_panic(|| package.due_timer(now_ms, self.timers_of(key)))
+                    .unwrap_or_else(|message| {
+                        error!(package = %key, message, "A timer panicked; package skipped.");
+                        metrics().panicked(STAGE, "timer");
+                        None
+                    })?;
                 Some((partition, timer.event(PackageKey::parse(key).ok()?)?))
             })
             .take(self.config.timers.max_per_sweep)

@@ -18,6 +18,7 @@ pub struct Metrics {
     dead_lettered: IntCounterVec,
     status_changes: IntCounterVec,
     timers: IntCounterVec,
+    panics: IntCounterVec,
     commands: IntCounterVec,
     push_requests: IntCounterVec,
     latency: HistogramVec,
@@ -149,6 +150,13 @@ impl Metrics {
                 "Timers fired (system events written to shipment.events), by status.",
                 &["status"],
             ),
+            panics: counter(
+                &r,
+                "panics_total",
+                "Panics caught, by stage and where: record (dead-lettered after a rewind), \
+                 tick (the periodic work, retried next sweep), timer (one package skipped).",
+                &["stage", "at"],
+            ),
             commands: counter(&r, "commands_total", "Commands by outcome.", &["outcome"]),
             push_requests: counter(
                 &r,
@@ -222,6 +230,11 @@ impl Metrics {
     /// A timer fired (`STALLED`, `EXPIRED`).
     pub fn timer_fired(&self, status: &str) {
         self.timers.with_label_values(&[status]).inc();
+    }
+
+    /// A panic was caught in `stage` (`at`: `record`, `tick`, `timer`).
+    pub fn panicked(&self, stage: &str, at: &str) {
+        self.panics.with_label_values(&[stage, at]).inc();
     }
 
     /// A command got its outcome (`accepted`, `rejected`).
