@@ -28,6 +28,8 @@ pub struct Config {
     pub carriers: CarriersConfig,
     /// The `STALLED` and `EXPIRED` timers.
     pub timers: TimersConfig,
+    /// The fold's per-package state.
+    pub state: StateConfig,
     /// Logging.
     pub log: LogConfig,
     /// The HTTP server.
@@ -276,6 +278,23 @@ impl TimersConfig {
     }
 }
 
+/// The fold's per-package state.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// Days a package's state is kept after its last update once its status is final
+    /// (terminal, `EXPIRED` included); then it is dropped from memory and the changelog.
+    /// 0 keeps every package for good.
+    pub retention_days: u32,
+}
+
+impl StateConfig {
+    /// The retention in milliseconds, if packages are dropped at all.
+    pub fn retention_ms(&self) -> Option<i64> {
+        (self.retention_days > 0).then(|| i64::from(self.retention_days) * crate::domain::DAY_MS)
+    }
+}
+
 /// Carrier selection.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -312,12 +331,13 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "kafka",
     "schema_registry",
     "topics",
     "processing",
     "timers",
+    "state",
     "carriers",
     "log",
     "http",
@@ -414,6 +434,7 @@ impl Config {
         let processing = section(merged, "processing", &mut problems);
         let carriers = section(merged, "carriers", &mut problems);
         let timers = section(merged, "timers", &mut problems);
+        let state = section(merged, "state", &mut problems);
         let log = section(merged, "log", &mut problems);
         let http = section(merged, "http", &mut problems);
         match (
@@ -423,6 +444,7 @@ impl Config {
             processing,
             carriers,
             timers,
+            state,
             log,
             http,
         ) {
@@ -433,6 +455,7 @@ impl Config {
                 Some(processing),
                 Some(carriers),
                 Some(timers),
+                Some(state),
                 Some(log),
                 Some(http),
             ) if problems.is_empty() => Ok(Self {
@@ -442,6 +465,7 @@ impl Config {
                 processing,
                 carriers,
                 timers,
+                state,
                 log,
                 http,
                 secrets: Secrets::default(),
@@ -702,6 +726,18 @@ mod tests {
             error.to_string().contains("timers.sweep_interval_ms"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn final_packages_are_kept_90_days_by_default_and_0_keeps_them_for_good() {
+        let config = Config::load_with_env(None, env(&[])).expect("defaults are valid");
+        assert_eq!(
+            config.state.retention_ms(),
+            Some(90 * crate::domain::DAY_MS)
+        );
+        let config = Config::load_with_env(None, env(&[("UNITRACK__STATE__RETENTION_DAYS", "0")]))
+            .expect("valid");
+        assert_eq!(config.state.retention_ms(), None);
     }
 
     #[test]

@@ -385,6 +385,96 @@ async fn a_quiet_carrier_stalls_and_expires_packages_and_the_next_scan_clears_st
     running.stop().await;
 }
 
+/// HTTP status of the package lookup (`/packages/<carrier>/<number>`).
+async fn lookup_status(config: &Config, carrier: &str, number: &str) -> u16 {
+    let url = format!("http://{}/packages/{carrier}/{number}", config.http.listen);
+    reqwest::get(&url)
+        .await
+        .expect("lookup answers")
+        .status()
+        .as_u16()
+}
+
+/// A package final for longer than the retention leaves the state: out of memory (the lookup
+/// no longer knows it) and out of the changelog (a tombstone; a restart does not bring it
+/// back). A package final for less long, and one that is old but not final, stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn final_packages_past_their_retention_leave_the_state_and_the_changelog() {
+    use chrono::{Duration as Days, Utc};
+    let stack = stack();
+    let mut config = unique_config(&stack, true);
+    config.state.retention_days = 30;
+    config.timers.sweep_interval_ms = 200; // the timers themselves stay off
+    let running = Running::start(&config);
+    let now = Utc::now();
+    let (retired, recent, moving) = (
+        "H1234567890123460001",
+        "H1234567890123460002",
+        "H1234567890123460003",
+    );
+    let bodies = [
+        hermes_body(retired, &[(now - Days::days(31), "3500")]),
+        hermes_body(recent, &[(now - Days::days(29), "3500")]),
+        hermes_body(moving, &[(now - Days::days(60), "2000")]),
+    ];
+    let records: Vec<_> = bodies.iter().map(|b| (None, b.clone())).collect();
+    produce(&stack.bootstrap, &raw(&config, "hermes"), &records).await;
+    assert_eq!(changes_until(&config, 3).await.len(), 3);
+    wait_ready(&config).await;
+    let started = std::time::Instant::now();
+    while lookup_status(&config, "hermes", retired).await != 404 {
+        assert!(started.elapsed() < WAIT, "{retired} still in the state");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(lookup_status(&config, "hermes", moving).await, 200);
+    let url = format!("http://{}/packages/hermes/{recent}", config.http.listen);
+    let package = support::http_get_json(&url).await;
+    let time = |value: &serde_json::Value| {
+        let text = value
+            .as_str()
+            .unwrap_or_else(|| panic!("a time: {package}"));
+        chrono::DateTime::parse_from_rfc3339(text).expect("RFC 3339")
+    };
+    assert_eq!(
+        time(&package["retained_until"]),
+        time(&package["events"][0]["occurred_at"]) + Days::days(30),
+        "kept 30 days after its delivery"
+    );
+    running.stop().await;
+
+    let key = format!("hermes:{retired}");
+    let changelog = consume_until(
+        &stack.bootstrap,
+        &config.topics.state_changelog,
+        WAIT,
+        |records| {
+            records
+                .iter()
+                .any(|r| r.key.as_deref() == Some(key.as_bytes()) && r.value.is_none())
+        },
+    );
+    let of_retired: Vec<bool> = changelog
+        .iter()
+        .filter(|r| r.key.as_deref() == Some(key.as_bytes()))
+        .map(|r| r.value.is_some())
+        .collect();
+    // Its state may or may not have been committed before the sweep dropped it.
+    assert_eq!(
+        of_retired.last(),
+        Some(&false),
+        "its last record is a tombstone"
+    );
+
+    // Restarted without a retention: the restore reads the tombstone.
+    config.state.retention_days = 0;
+    let running = Running::start(&config);
+    wait_ready(&config).await;
+    assert_eq!(lookup_status(&config, "hermes", retired).await, 404);
+    assert_eq!(lookup_status(&config, "hermes", recent).await, 200);
+    assert_eq!(lookup_status(&config, "hermes", moving).await, 200);
+    running.stop().await;
+}
+
 /// A body of the same shipment with one new event, a minute after its oldest one: a late
 /// event, older than the status it would have to change.
 fn late_event(body: &[u8]) -> Vec<u8> {

@@ -78,6 +78,9 @@ pub(super) async fn lookup(
                 "manual_lock": lock,
                 "changes": package.seq(),
                 "next_timer": next_timer,
+                "retained_until": package
+                    .retained_until(state.config.state.retention_ms())
+                    .and_then(millis_to_rfc3339),
                 "events": events,
             });
             (StatusCode::OK, axum::Json(body)).into_response()

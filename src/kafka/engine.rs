@@ -201,6 +201,25 @@ impl Output<'_> {
         if let Some(headers) = headers {
             record = record.headers(headers);
         }
+        self.produce(record)
+    }
+
+    /// Produces a tombstone (a key without a value): on a compacted topic it deletes the
+    /// key.
+    pub fn delete(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &[u8],
+    ) -> Result<(), StageError> {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).key(key);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
+        self.produce(record)
+    }
+
+    fn produce(&mut self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), StageError> {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),

@@ -37,8 +37,10 @@ pub struct Fold {
     /// The general thresholds, and those of carriers with their own.
     timers: Timers,
     carrier_timers: Vec<(String, Timers)>,
-    /// Whether any timer is on (else the fold never sweeps).
+    /// Whether any timer is on.
     timers_on: bool,
+    /// How long a final package is kept after its last update (none: for good).
+    retention_ms: Option<i64>,
     last_sweep: Instant,
     /// Broker timestamp of the last record processed (UTC millis).
     last_record_ms: Option<i64>,
@@ -64,6 +66,7 @@ impl Fold {
             timers,
             carrier_timers,
             timers_on,
+            retention_ms: config.state.retention_ms(),
             last_sweep: Instant::now(),
             last_record_ms: None,
         }
@@ -93,6 +96,81 @@ impl Fold {
     /// The subscription: the unified events.
     pub fn topics(config: &Config) -> Vec<String> {
         vec![config.topics.events.clone()]
+    }
+
+    /// Fires the timers due at `now_ms`: each becomes a system event on `shipment.events`,
+    /// keyed by its package and written to the partition whose state holds the package
+    /// (where the package's events go anyway), so it comes back here and the fold applies
+    /// it as any event. Nothing changes here; a timer fired again before its event is back
+    /// is a duplicate there.
+    fn fire_timers(&self, now_ms: i64, out: &mut Output<'_>) -> Result<(), StageError> {
+        if !self.timers_on {
+            return Ok(());
+        }
+        let due: Vec<(i32, ShipmentEvent)> = lock(&self.partitions)
+            .iter()
+            .flat_map(|(partition, state)| state.packages.iter().map(move |p| (*partition, p)))
+            .filter_map(|(partition, (key, package))| {
+                // One package whose timer panics is skipped (and counted), not the sweep.
+                let timer = catch_panic(|| package.due_timer(now_ms, self.timers_of(key)))
+                    .unwrap_or_else(|message| {
+                        error!(package = %key, message, "A timer panicked; package skipped.");
+                        metrics().panicked(STAGE, "timer");
+                        None
+                    })?;
+                Some((partition, timer.event(PackageKey::parse(key).ok()?)?))
+            })
+            .take(self.config.timers.max_per_sweep)
+            .collect();
+        for (partition, event) in &due {
+            let topic = &self.config.topics.events;
+            send_event(&self.codec, topic, Some(*partition), event, false, out)?;
+            if let EventKind::Status { status, .. } = event.kind {
+                metrics().timer_fired(status.as_str());
+            }
+        }
+        if !due.is_empty() {
+            info!(fired = due.len(), "Timers fired.");
+        }
+        Ok(())
+    }
+
+    /// Drops the packages whose status has been final for the retention (see
+    /// [`PackageState::retained_until`]): out of memory, and a tombstone deletes them from
+    /// the changelog in this transaction (an abort brings them back with the rewind).
+    fn drop_retired(&mut self, now_ms: i64, out: &mut Output<'_>) -> Result<(), StageError> {
+        if self.retention_ms.is_none() {
+            return Ok(());
+        }
+        let changelog = &self.config.topics.state_changelog;
+        let mut dropped = 0;
+        for (partition, state) in lock(&self.partitions).iter_mut() {
+            let retired: Vec<Box<str>> = state
+                .packages
+                .iter()
+                .filter(|(_, package)| {
+                    package
+                        .retained_until(self.retention_ms)
+                        .is_some_and(|until| until <= now_ms)
+                })
+                .map(|(key, _)| key.clone())
+                .take(self.config.timers.max_per_sweep - dropped)
+                .collect();
+            for key in retired {
+                state.packages.remove(&key);
+                state.dirty.remove(&key);
+                out.delete(changelog, Some(*partition), key.as_bytes())?;
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            metrics().packages_dropped(dropped);
+            info!(
+                dropped,
+                "Final packages past their retention dropped from the state."
+            );
+        }
+        Ok(())
     }
 
     fn poison(
@@ -182,13 +260,15 @@ impl Processor for Fold {
         Ok(())
     }
 
-    /// Due every sweep interval, once the stage has caught up: idle, or the last record
-    /// less than [`CAUGHT_UP`] old. A sweep behind a backlog would fire timers that the
-    /// backlog's events then void (Flow would see `STALLED` and its undoing).
+    /// Due every sweep interval (when a timer or the state retention is on), once the
+    /// stage has caught up: idle, or the last record less than [`CAUGHT_UP`] old. A sweep
+    /// behind a backlog would fire timers that the backlog's events then void (Flow would
+    /// see `STALLED` and its undoing), or drop a package the backlog still updates.
     fn tick_due(&self, idle: bool) -> bool {
         // Asked after every record: the cheap tests first.
         let interval = Duration::from_millis(self.config.timers.sweep_interval_ms);
-        if !self.timers_on || self.last_sweep.elapsed() < interval {
+        let sweeping = self.timers_on || self.retention_ms.is_some();
+        if !sweeping || self.last_sweep.elapsed() < interval {
             return false;
         }
         idle || self
@@ -196,40 +276,12 @@ impl Processor for Fold {
             .is_some_and(|at| Utc::now().timestamp_millis() - at < CAUGHT_UP.as_millis() as i64)
     }
 
-    /// Fires the due timers: each becomes a system event on `shipment.events`, keyed by its
-    /// package and written to the partition whose state holds the package (where the
-    /// package's events go anyway), so it comes back here and the fold applies it as any
-    /// event. Nothing changes here; a timer fired again before its event is back is a
-    /// duplicate there.
+    /// The sweep: fires the due timers, then drops the packages whose retention has run out.
     fn tick(&mut self, out: &mut Output<'_>) -> Result<(), StageError> {
         self.last_sweep = Instant::now();
         let now_ms = Utc::now().timestamp_millis();
-        let due: Vec<(i32, ShipmentEvent)> = lock(&self.partitions)
-            .iter()
-            .flat_map(|(partition, state)| state.packages.iter().map(move |p| (*partition, p)))
-            .filter_map(|(partition, (key, package))| {
-                // One package whose timer panics is skipped (and counted), not the sweep.
-                let timer = catch_panic(|| package.due_timer(now_ms, self.timers_of(key)))
-                    .unwrap_or_else(|message| {
-                        error!(package = %key, message, "A timer panicked; package skipped.");
-                        metrics().panicked(STAGE, "timer");
-                        None
-                    })?;
-                Some((partition, timer.event(PackageKey::parse(key).ok()?)?))
-            })
-            .take(self.config.timers.max_per_sweep)
-            .collect();
-        for (partition, event) in &due {
-            let topic = &self.config.topics.events;
-            send_event(&self.codec, topic, Some(*partition), event, false, out)?;
-            if let EventKind::Status { status, .. } = event.kind {
-                metrics().timer_fired(status.as_str());
-            }
-        }
-        if !due.is_empty() {
-            info!(fired = due.len(), "Timers fired.");
-        }
-        Ok(())
+        self.fire_timers(now_ms, out)?;
+        self.drop_retired(now_ms, out)
     }
 
     fn before_commit(&mut self, out: &mut Output<'_>) -> Result<(), StageError> {

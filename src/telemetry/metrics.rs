@@ -2,8 +2,8 @@
 //! reason class, outcome), never a tracking number.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::OnceLock;
 
@@ -19,6 +19,7 @@ pub struct Metrics {
     status_changes: IntCounterVec,
     timers: IntCounterVec,
     panics: IntCounterVec,
+    packages_dropped: IntCounter,
     commands: IntCounterVec,
     push_requests: IntCounterVec,
     latency: HistogramVec,
@@ -92,6 +93,12 @@ impl Metrics {
         )
         .unwrap_or_else(|e| invalid("packages_in_state", &e));
         register(&r, "packages", Box::new(packages.clone()));
+        let packages_dropped = IntCounter::new(
+            "packages_dropped_total",
+            "Final packages dropped from the fold's state after their retention (state.retention_days).",
+        )
+        .unwrap_or_else(|e| invalid("packages_dropped_total", &e));
+        register(&r, "packages_dropped", Box::new(packages_dropped.clone()));
         let lag = IntGaugeVec::new(
             Opts::new(
                 "consumer_lag",
@@ -180,6 +187,7 @@ impl Metrics {
             latency,
             assigned,
             packages,
+            packages_dropped,
             restore,
             lag,
             registry: r,
@@ -280,6 +288,11 @@ impl Metrics {
     /// Packages now in the fold's state.
     pub fn packages(&self, count: usize) {
         self.packages.set(count as i64);
+    }
+
+    /// `count` final packages were dropped from the state after their retention.
+    pub fn packages_dropped(&self, count: usize) {
+        self.packages_dropped.inc_by(count as u64);
     }
 
     /// A restore took `seconds`.

@@ -147,9 +147,10 @@ pub fn unique_config(stack: &Stack, create_topics: bool) -> Config {
             "UNITRACK__HTTP__LISTEN",
             format!("127.0.0.1:{}", free_port()),
         ),
-        // The fixtures carry 2024 dates: timers would expire every package. The timer
-        // test switches them on.
+        // The fixtures carry 2024 dates: timers would expire every package and the state
+        // retention drop it. The timer and retention tests switch them on.
         ("UNITRACK__TIMERS__ENABLED", "false".to_owned()),
+        ("UNITRACK__STATE__RETENTION_DAYS", "0".to_owned()),
     ];
     Config::load_with_env(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
         .expect("test configuration is valid")
@@ -190,6 +191,10 @@ pub fn config_env(config: &Config) -> Vec<(String, String)> {
         (
             "UNITRACK__TIMERS__ENABLED",
             config.timers.enabled.to_string(),
+        ),
+        (
+            "UNITRACK__STATE__RETENTION_DAYS",
+            config.state.retention_days.to_string(),
         ),
     ]
     .into_iter()

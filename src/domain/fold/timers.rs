@@ -3,7 +3,8 @@
 //! and a clock reading; the timer itself becomes a `source = system` event at an instant
 //! derived from the history (the last update plus the threshold), with an identity derived
 //! from that instant, so that a replay of `shipment.events` gives the same statuses and a
-//! timer fired twice is a duplicate.
+//! timer fired twice is a duplicate. The same clock decides when a package's state has been
+//! final long enough to be dropped ([`PackageState::retained_until`]).
 
 use super::PackageState;
 use crate::domain::event::{EventId, EventKind, RawCode, ShipmentEvent, Source};
@@ -189,6 +190,18 @@ impl PackageState {
             _ => (timers.no_progress, SubCode::NoProgress),
         };
         (at(after, Status::Stalled, sub, i64::MIN), expiry)
+    }
+
+    /// From when (UTC millis) the package's state may be dropped: `retention_ms` after its
+    /// last update once its status is final (terminal, `EXPIRED` included). None while it
+    /// is not final, while a raw record of it is open, or without `retention_ms`. A carrier
+    /// event that turns up after that starts the package afresh.
+    pub fn retained_until(&self, retention_ms: Option<i64>) -> Option<i64> {
+        let status = self.current.status?;
+        if status.class() != StatusClass::Terminal || self.open.is_some() {
+            return None;
+        }
+        self.last_update()?.checked_add(retention_ms?)
     }
 
     /// Whether `timer` is in the history already (fired).
@@ -448,5 +461,36 @@ mod tests {
             state.due_timer(start() + 400 * DAY, &Timers::default()),
             None
         );
+    }
+
+    #[test]
+    fn a_final_package_is_retained_for_the_retention_after_its_last_update() {
+        let retention = Some(90 * DAY);
+        let delivered = state_with(&[
+            carrier(0, Status::InTransit, None),
+            carrier(2, Status::Delivered, None),
+        ]);
+        assert_eq!(
+            delivered.retained_until(retention),
+            Some(start() + 92 * DAY)
+        );
+        assert_eq!(delivered.retained_until(None), None, "retention off");
+        let moving = state_with(&[carrier(0, Status::InTransit, None)]);
+        assert_eq!(moving.retained_until(retention), None, "not final");
+        // Expired by its timer: final, counted from the last carrier update, not the timer.
+        let mut expired = state_with(&[carrier(0, Status::InTransit, None)]);
+        let timer = expired
+            .due_timer(start() + 40 * DAY, &timers())
+            .expect("due");
+        assert_eq!(timer.status, Status::Expired);
+        let key = PackageKey::parse("hermes:PKG1").expect("valid");
+        expired.apply(&timer.event(key).expect("event"));
+        assert_eq!(expired.status(), Some(Status::Expired));
+        assert_eq!(expired.retained_until(retention), Some(start() + 90 * DAY));
+        // A raw record still open (more of it to come) holds the state.
+        let mut open = state_with(&[carrier(0, Status::InTransit, None)]);
+        let outcome = open.apply_part(&carrier(1, Status::Delivered, None), true);
+        assert_eq!(outcome, Outcome::Held);
+        assert_eq!(open.retained_until(retention), None);
     }
 }
