@@ -233,6 +233,7 @@ impl Code {
         use Status::*;
         match self {
             Code::PreTransit => &[InfoReceived, Cancelled],
+            // `ReturnedToSender` only where the text says so ("delivered at shipper").
             Code::Transit => &[
                 InTransit,
                 OutForDelivery,
@@ -240,10 +241,22 @@ impl Code {
                 DeliveryFailed,
                 Exception,
                 ReturningToSender,
+                ReturnedToSender,
             ],
             // A return text under `delivered` means back at the sender (see `decide`).
-            Code::Delivered => &[Delivered, AvailableForPickup, ReturningToSender],
-            Code::Failure => &[DeliveryFailed, Exception, ReturningToSender, Failed],
+            Code::Delivered => &[
+                Delivered,
+                AvailableForPickup,
+                ReturningToSender,
+                ReturnedToSender,
+            ],
+            Code::Failure => &[
+                DeliveryFailed,
+                Exception,
+                ReturningToSender,
+                ReturnedToSender,
+                Failed,
+            ],
             Code::Unknown => NON_TERMINAL,
         }
     }
@@ -280,7 +293,7 @@ fn shipment_events(
     let mut text = String::with_capacity(128);
     let readings = events
         .iter()
-        .map(|event| read(event, fallback_zone, &mut text))
+        .map(|event| read(event, shipment.status.as_ref(), fallback_zone, &mut text))
         .collect::<Result<Vec<_>, MapError>>()?;
 
     let return_flag = shipment.return_flag == Some(true);
@@ -325,6 +338,7 @@ fn shipment_events(
 /// Reads one event: its time and what its code and text say.
 fn read<'a>(
     event: &'a Event<'a>,
+    shipment_status: Option<&Event<'_>>,
     fallback_zone: Option<Tz>,
     text: &mut String,
 ) -> Result<Reading<'a>, MapError> {
@@ -340,7 +354,15 @@ fn read<'a>(
         None => (fallback, ZoneSource::Assumed),
     };
     let time = event_time(&event.timestamp, zone)?;
-    let code = Code::parse(event.status_code.as_deref());
+    let code = Code::parse(event.status_code.as_deref().or_else(|| {
+        // DHL Express gives a code only to the shipment's `status`: it holds for the event
+        // that `status` repeats (same time and text), and for no other.
+        shipment_status
+            .filter(|status| {
+                status.timestamp == event.timestamp && status.description == event.description
+            })
+            .and_then(|status| status.status_code.as_deref())
+    }));
     lower_text(event, text);
     let (status, sub) = decide(code, text);
     Ok(Reading {
@@ -352,7 +374,8 @@ fn read<'a>(
     })
 }
 
-/// The event's texts (`status | description | remark`), lower-cased, into `text`.
+/// The event's texts (`status | description | remark`), lower-cased and with `_` as a
+/// space, into `text`.
 fn lower_text(event: &Event<'_>, text: &mut String) {
     text.clear();
     for (i, part) in [&event.status, &event.description, &event.remark]
@@ -364,12 +387,18 @@ fn lower_text(event: &Event<'_>, text: &mut String) {
             text.push_str(" | ");
         }
         // Each part lower-cased on its own, as `to_lowercase` would (final sigma).
+        let start = text.len();
         if part.is_ascii() {
-            let start = text.len();
             text.push_str(part);
             text[start..].make_ascii_lowercase();
         } else {
             text.push_str(&part.to_lowercase());
+        }
+        // parcel-nl's texts are codes (`OUT_FOR_DELIVERY`): read them as words.
+        if text[start..].contains('_') {
+            let words = text[start..].replace('_', " ");
+            text.truncate(start);
+            text.push_str(&words);
         }
     }
 }
@@ -399,6 +428,7 @@ fn returned(
     let returning = Status::ReturningToSender;
     match code {
         Code::Delivered => (Status::ReturnedToSender, Some(SubCode::Received)),
+        _ if status == Status::ReturnedToSender => (status, sub),
         Code::Transit | Code::Failure => (
             returning,
             sub.filter(|sub| returning.allows(*sub))

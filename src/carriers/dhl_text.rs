@@ -20,7 +20,8 @@ pub(super) const NON_TERMINAL: &[Status] = &[
     Status::ReturningToSender,
 ];
 
-/// DHL's event texts (English and German, lower-cased), most specific first. The first row
+/// DHL's event texts (English and German, lower-cased, `_` read as a space: parcel-nl
+/// sends codes like `NOT_HOME` as the text), most specific first. The first row
 /// whose status the status code admits decides the status; the sub-code is that row's, or
 /// else the first one of any matching row that the decided status allows (so "returned to
 /// sender, acceptance refused" is `RETURNING_TO_SENDER.refused`).
@@ -29,6 +30,9 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
     use Status::*;
     use SubCode::*;
     &[
+        // Back at the sender (parcel-nl `DELIVERED_AT_SHIPPER` comes under `transit`).
+        ("delivered at shipper", ReturnedToSender, Some(Received)),
+        ("delivered at the shipper", ReturnedToSender, Some(Received)),
         // Returns to the sender (the reason, found further down, only adds the sub-code).
         ("zurück an den absender", ReturningToSender, None),
         ("zurück an absender", ReturningToSender, None),
@@ -43,6 +47,7 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("back to the sender", ReturningToSender, None),
         ("returned to shipper", ReturningToSender, None),
         ("returned to the shipper", ReturningToSender, None),
+        ("route to shipper", ReturningToSender, None),
         ("delivered to the sender", ReturningToSender, None),
         // DHL's own name for it ("Return to Origin", a planned status code).
         ("return to origin", ReturningToSender, None),
@@ -93,11 +98,13 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("another address", InTransit, Some(Redirected)),
         ("redirect", InTransit, Some(Redirected)),
         ("rerouted", InTransit, Some(Redirected)),
+        ("address changed", InTransit, Some(Redirected)),
         // Why a delivery attempt failed.
         ("nicht angetroffen", DeliveryFailed, Some(RecipientAbsent)),
         ("nicht anwesend", DeliveryFailed, Some(RecipientAbsent)),
         ("nicht zu hause", DeliveryFailed, Some(RecipientAbsent)),
         ("not at home", DeliveryFailed, Some(RecipientAbsent)),
+        ("not home", DeliveryFailed, Some(RecipientAbsent)),
         ("not present", DeliveryFailed, Some(RecipientAbsent)),
         ("verweigert", DeliveryFailed, Some(Refused)),
         ("refused", DeliveryFailed, Some(Refused)),
@@ -155,7 +162,10 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("customs", Exception, Some(CustomsHold)),
         ("clearance", InTransit, Some(CustomsProcessing)),
         ("clearance", Exception, Some(CustomsHold)),
+        // Back at the depot after a failed round (the DPD `ReturningFromDelivery` trap).
+        ("returned from route", DeliveryFailed, Some(BackAtDepot)),
         // A failed attempt without a reason.
+        ("delivery attempted", DeliveryFailed, None),
         ("konnte nicht zugestellt", DeliveryFailed, None),
         ("nicht zugestellt werden", DeliveryFailed, None),
         ("zustellung nicht möglich", DeliveryFailed, None),
@@ -184,6 +194,10 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("delivery vehicle", OutForDelivery, Some(OnVehicle)),
         ("out for delivery", OutForDelivery, Some(OnVehicle)),
         ("with courier for delivery", OutForDelivery, Some(OnVehicle)),
+        // DHL Express checkpoint WC.
+        ("with delivery courier", OutForDelivery, Some(OnVehicle)),
+        // Loaded for a Packstation (`LDTMV_PCKST_PO`): on its way there, not in it yet.
+        ("auf dem weg zur packstation", OutForDelivery, Some(OnVehicle)),
         // DHL's short status for SRTED/PO "loaded onto the delivery vehicle".
         ("in delivery", OutForDelivery, Some(OnVehicle)),
         // Waiting at a pickup point (the place, found further down, adds the sub-code).
@@ -204,6 +218,8 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("preferred location", Delivered, Some(SafePlace)),
         ("mailbox", Delivered, Some(SafePlace)),
         ("letterbox", Delivered, Some(SafePlace)),
+        ("front door", Delivered, Some(SafePlace)),
+        ("porch", Delivered, Some(SafePlace)),
         ("andere anwesende person", Delivered, Some(Agent)),
         ("bevollmächtigt", Delivered, Some(Agent)),
         ("different person", Delivered, Some(Agent)),
@@ -240,6 +256,10 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("dropped off", InTransit, Some(DroppedOff)),
         ("abgeholt", InTransit, Some(PickedUp)),
         ("picked up", InTransit, Some(PickedUp)),
+        // parcel-nl: a courier takes it back from a ParcelShop.
+        ("by courier", InTransit, Some(PickedUp)),
+        // A US postal office of last-mile delivery (ecommerce), before "post office".
+        ("arrival at post office", InTransit, Some(AtDestinationDepot)),
         ("ziel-paketzentrum", InTransit, Some(AtDestinationDepot)),
         ("zustellbasis", InTransit, Some(AtDestinationDepot)),
         ("destination parcel cent", InTransit, Some(AtDestinationDepot)),
@@ -261,6 +281,7 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("in transit", InTransit, Some(Processing)),
         // Pickup points named without "ready for pickup".
         ("packstation", AvailableForPickup, Some(Locker)),
+        ("parcelstation", AvailableForPickup, Some(Locker)),
         ("locker", AvailableForPickup, Some(Locker)),
         ("filiale", AvailableForPickup, Some(PostOffice)),
         ("retail outlet", AvailableForPickup, Some(PostOffice)),
@@ -437,5 +458,52 @@ mod tests {
             RuleMatches::of(&every_needle).rules().count(),
             TEXT_RULES.len()
         );
+    }
+
+    /// Verbatim texts from captured DHL Unified responses (sources in
+    /// `tests/fixtures/carriers/dhl/README.md`), lower-cased as the mapper does, with the
+    /// status code they came with.
+    #[test]
+    fn captured_texts_that_name_a_place_without_being_there() {
+        use Status::*;
+        use SubCode::*;
+        let transit = &[
+            InTransit,
+            OutForDelivery,
+            AvailableForPickup,
+            DeliveryFailed,
+            Exception,
+            ReturningToSender,
+        ];
+        let cases: [(&str, &[Status], (Status, Option<SubCode>)); 5] = [
+            (
+                "po | die sendung befindet sich auf dem weg zur packstation.",
+                transit,
+                (OutForDelivery, Some(OnVehicle)),
+            ),
+            (
+                "arrival at post office",
+                transit,
+                (InTransit, Some(AtDestinationDepot)),
+            ),
+            (
+                "notification for parcelstation collection has been sent",
+                transit,
+                (AvailableForPickup, Some(Locker)),
+            ),
+            (
+                "parcel collected at parcelshop by courier",
+                transit,
+                (InTransit, Some(PickedUp)),
+            ),
+            (
+                "delivered | front door/porch",
+                &[Delivered],
+                (Delivered, Some(SafePlace)),
+            ),
+        ];
+        for (text, admitted, expected) in cases {
+            assert_eq!(classify_text(text, admitted), Some(expected), "{text}");
+        }
     }
 }
