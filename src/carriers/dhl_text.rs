@@ -475,7 +475,8 @@ mod tests {
             Exception,
             ReturningToSender,
         ];
-        let cases: [(&str, &[Status], (Status, Option<SubCode>)); 5] = [
+        type Case<'a> = (&'a str, &'a [Status], (Status, Option<SubCode>));
+        let cases: [Case<'_>; 5] = [
             (
                 "po | die sendung befindet sich auf dem weg zur packstation.",
                 transit,
