@@ -321,6 +321,11 @@ fn shipment_events(
         let mut event = CarrierEvent::new(tracking.clone(), r.time, status, sub);
         if let Some(code) = &r.event.status_code {
             event = event.code("statusCode", code.clone());
+        } else if let Some(text) = r.event.description.as_ref().or(r.event.status.as_ref()) {
+            // Without a code (DHL Express) the text is the code: it is what tells apart two
+            // events of one minute and place ("Shipment Accepted", "Shipment picked up"),
+            // which would otherwise share their identity and one be dropped as a duplicate.
+            event = event.code("text", text.clone());
         }
         event
             .text(
@@ -994,5 +999,24 @@ mod tests {
         let body = r#"{"id":"1","other":[1e400]}"#;
         assert!(shipments_from_value(body).is_err());
         assert_eq!(shipments(body).map(|s| s.len()), Ok(1));
+    }
+
+    /// From a captured DHL Express response: two events without a code, same minute and
+    /// place, are two events (their texts tell them apart), not one and its duplicate.
+    #[test]
+    fn events_without_a_code_are_told_apart_by_their_text() {
+        let body = r#"{"shipments":[{"id":"9750874965","service":"express","events":[
+            {"timestamp":"2021-05-05T19:29:00","location":{"address":{"addressLocality":"KARACHI - PAKISTAN"}},"description":"Shipment Accepted"},
+            {"timestamp":"2021-05-05T19:29:00","location":{"address":{"addressLocality":"KARACHI - PAKISTAN"}},"description":"Shipment picked up"}]}]}"#;
+        let ids: Vec<_> = map(body)
+            .into_iter()
+            .map(|event| {
+                crate::domain::ShipmentEvent::from_carrier("dhl", event)
+                    .expect("identity")
+                    .id
+            })
+            .collect();
+        assert_eq!(ids.len(), 2);
+        assert_ne!(ids[0], ids[1]);
     }
 }
