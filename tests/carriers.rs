@@ -239,3 +239,85 @@ fn every_registered_carrier_has_fixtures_and_every_folder_names_a_carrier() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Whether `status` with `sub` (none: `-`) fits one of `patterns` (`STATUS.sub`, `STATUS.*`).
+fn fits(status: &str, sub: &str, patterns: &[Value]) -> bool {
+    patterns.iter().filter_map(Value::as_str).any(|pattern| {
+        pattern
+            .split_once('.')
+            .is_some_and(|(want, want_sub)| want == status && (want_sub == "*" || want_sub == sub))
+    })
+}
+
+/// DHL texts captured from real responses, verbatim, each with its source
+/// (`tests/fixtures/texts/dhl.json`): each one, as the one event of a body with the status
+/// code it came with, maps to an `expected` status (or an `acceptable`, coarser one). An
+/// event that came without a code may stay `UNKNOWN` where only a terminal status would be
+/// right: a text alone never gives one.
+#[test]
+fn captured_dhl_texts_map_as_the_status_model_prescribes() {
+    const TERMINAL: [&str; 5] = [
+        "DELIVERED",
+        "RETURNED_TO_SENDER",
+        "FAILED",
+        "CANCELLED",
+        "EXPIRED",
+    ];
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/texts/dhl.json");
+    let corpus: Vec<Value> =
+        serde_json::from_str(&fs::read_to_string(&path).expect("corpus")).expect("JSON");
+    let dhl = carriers::find("dhl").expect("registered");
+    let mut wrong = Vec::new();
+    for (i, case) in corpus.iter().enumerate() {
+        let mut event = serde_json::json!({ "timestamp": "2024-06-10T10:00:00" });
+        for field in ["statusCode", "status", "description", "remark"] {
+            if let Some(value) = case.get(field) {
+                event[field] = value.clone();
+            }
+        }
+        let mut shipment = serde_json::json!({
+            "id": "00340434161094042557",
+            "service": case["service"],
+            "events": [event],
+        });
+        if let Some(flag) = case.get("returnFlag") {
+            shipment["returnFlag"] = flag.clone();
+        }
+        let body = serde_json::json!({ "shipments": [shipment] }).to_string();
+        let raw = RawRecord {
+            topic: "",
+            key: None,
+            headers: &[],
+            payload: body.as_bytes(),
+            timestamp_ms: None,
+        };
+        let events = serde_json::to_value(dhl.map(&raw).expect("maps")).unwrap_or_default();
+        let status = events[0]["status"].as_str().unwrap_or_default();
+        let sub = events[0]["sub_status"].as_str().unwrap_or("-");
+        let none = Vec::new();
+        let expected = case["expected"].as_array().unwrap_or(&none);
+        let acceptable = case["acceptable"].as_array().unwrap_or(&none);
+        let only_terminal = expected.iter().filter_map(Value::as_str).all(|pattern| {
+            TERMINAL.contains(
+                &pattern
+                    .split_once('.')
+                    .map_or(pattern, |(status, _)| status),
+            )
+        });
+        let without_code = case.get("statusCode").is_none();
+        let ok = fits(status, sub, expected)
+            || fits(status, sub, acceptable)
+            || (without_code && status == "UNKNOWN" && only_terminal);
+        if !ok {
+            wrong.push(format!(
+                "#{i} {}: {status}.{sub}, expected {expected:?} ({})",
+                case.get("description")
+                    .or(case.get("status"))
+                    .unwrap_or(&Value::Null),
+                case["source"]
+            ));
+        }
+    }
+    assert!(corpus.len() >= 100, "{} texts", corpus.len());
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
