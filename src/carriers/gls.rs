@@ -140,7 +140,8 @@ fn carrier_event(tracking: &TrackingNumber, event: &Event<'_>) -> Result<Carrier
 }
 
 /// A GLS event code (`GROUP.DETAIL`) to the unified status. Only the codes the reference
-/// documents (§2.4) are mapped; GLS's full list comes from `GET /tracking/events/codes`.
+/// documents (§2.4) and GLS's `GET /tracking/events/codes` answer (as captured in public
+/// code, see the fixture README) are mapped.
 fn classify_event(code: &str) -> (Status, Option<SubCode>) {
     match code {
         // "The parcel data was entered into the GLS IT system; not yet handed over."
@@ -152,6 +153,8 @@ fn classify_event(code: &str) -> (Status, Option<SubCode>) {
         // Arrived at / left a depot.
         "INBOUD.NORMAL" | "OUTBOD.NORMAL" => (Status::InTransit, Some(SubCode::Processing)),
         "OUTDEL.NORMAL" => (Status::OutForDelivery, Some(SubCode::OnVehicle)),
+        // codeNo 3.0, "The parcel has been delivered." (GLS's event code list).
+        "DELIVD.NORMAL" => (Status::Delivered, None),
         // Delivered *to* the ParcelShop: waiting there for the recipient.
         "DELIVD.PARCELSHOP" => (Status::AvailableForPickup, Some(SubCode::ParcelShop)),
         // Handed out by the ParcelShop (via the app): the recipient has it.
@@ -263,7 +266,7 @@ mod tests {
     #[test]
     fn undocumented_codes_are_unknown_never_in_transit() {
         for code in [
-            "DELIVD.NORMAL",
+            "DELIVD.NOTEXIST",
             "INBOUD",
             "inboud.normal",
             "RETURN.NORMAL",
@@ -302,7 +305,9 @@ mod tests {
              "eventDateTime":"2024-10-08T10:02:00+0200"},
             {"code":"OUTDEL.NORMAL","country":"DE","eventDateTime":"2024-10-08T06:52:37+0200"}]},
             {"unitno":"22222222222","status":"INTRANSIT","statusDateTime":"2024-10-07T18:00:52+0200",
-            "events":[{"code":"INTIAL.NORMAL","eventDateTime":"2024-10-07T18:00:52+0200"}]}]}"#;
+            "events":[{"code":"INTIAL.NORMAL","eventDateTime":"2024-10-07T18:00:52+0200"}]},
+            {"unitno":"33333333333","status":"DELIVERED","statusDateTime":"2024-10-08T11:00:00+0200",
+            "events":[{"code":"OUTDEL.NORMAL","eventDateTime":"2024-10-08T07:00:00+0200"}]}]}"#;
         let events = map(body).expect("maps");
         let summary: Vec<_> = events
             .iter()
@@ -317,10 +322,11 @@ mod tests {
         assert_eq!(
             summary,
             vec![
-                ("11111111111", Status::Delivered, "DELIVERED"),
-                ("11111111111", Status::Unknown, "DELIVD.NORMAL"),
+                ("11111111111", Status::Delivered, "DELIVD.NORMAL"),
                 ("11111111111", Status::OutForDelivery, "OUTDEL.NORMAL"),
                 ("22222222222", Status::InTransit, "INTIAL.NORMAL"),
+                ("33333333333", Status::Delivered, "DELIVERED"),
+                ("33333333333", Status::OutForDelivery, "OUTDEL.NORMAL"),
             ]
         );
     }
