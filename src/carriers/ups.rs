@@ -498,7 +498,9 @@ const fn action(status: Status, sub: Option<SubCode>) -> Mapped {
     mapped
 }
 
-/// What the 2-character exception code ("Package Exceptions") adds to a status.
+/// What the 2-character activity code adds to a status: the reason of an exception, a
+/// failed attempt or a return ("Package Exceptions"), and where captured histories show a
+/// status code's general meaning to be too coarse.
 fn refine(base: Mapped, code: &str) -> Mapped {
     use SubCode::*;
     match base.status {
@@ -526,6 +528,19 @@ fn refine(base: Mapped, code: &str) -> Mapped {
                 ..base
             },
             None => base,
+        },
+        // Captured histories send the first physical scan, "We have your package", as 005
+        // with code OR or OC (origin scan): the pickup. "Import Scan" (IP) is abroad.
+        Status::InTransit if base.sub == Some(Processing) => match code {
+            "OR" | "OC" => to(Status::InTransit, PickedUp),
+            "IP" => to(Status::InTransit, International),
+            _ => base,
+        },
+        // ... and a destination scan (DS, "Processing at UPS Facility") as 021, hours before
+        // the package is loaded: at the delivering facility, not on the vehicle yet.
+        Status::OutForDelivery => match code {
+            "DS" => to(Status::InTransit, AtDestinationDepot),
+            _ => base,
         },
         _ => base,
     }
