@@ -134,6 +134,9 @@ struct DeliveryDetails<'a> {
     location_type: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     location_description: Option<Cow<'a, str>>,
+    /// Who took the parcel ("Signed for by"), when FedEx has a name.
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    received_by_name: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -280,7 +283,7 @@ fn classify(scan: &ScanEvent, delivery: Option<&DeliveryDetails>) -> Meaning {
         "AD" => (OutForDelivery, Some(ArrivingSoon)),
         "HL" | "HP" if said("locker") => (AvailableForPickup, Some(Locker)),
         "HL" | "HP" => (AvailableForPickup, Some(CarrierFacility)),
-        "DL" => (Delivered, delivered_sub(delivery)),
+        "DL" => (Delivered, delivered_sub(&reason, delivery)),
         "DE" => (DeliveryFailed, failure_reason(&reason)),
         "SE" => (Exception, exception_reason(&reason)),
         "DD" | "DY" | "PD" => (Exception, Some(delay_reason(scan, &reason))),
@@ -298,12 +301,13 @@ fn classify(scan: &ScanEvent, delivery: Option<&DeliveryDetails>) -> Meaning {
     Meaning::Status(status, sub)
 }
 
-/// How a delivery was made, from the track result's `deliveryDetails` (they describe the
-/// delivery of that result); `None` when they do not say.
-fn delivered_sub(delivery: Option<&DeliveryDetails>) -> Option<SubCode> {
+/// How a delivery was made: from the track result's `deliveryDetails` location type (they
+/// describe the delivery of that result), else from what the DL scan `said` (its exception
+/// or event text), the details' place text, or a signer's name; `None` when none says.
+fn delivered_sub(said: &str, delivery: Option<&DeliveryDetails>) -> Option<SubCode> {
     use SubCode::*;
-    let delivery = delivery?;
-    match non_empty(delivery.location_type.as_deref()) {
+    let location_type = delivery.and_then(|d| non_empty(d.location_type.as_deref()));
+    match location_type {
         Some("RESIDENCE") => Some(Recipient),
         Some("FEDEX_LOCATION") => Some(CollectedAtPickupPoint),
         Some(
@@ -320,7 +324,20 @@ fn delivered_sub(delivery: Option<&DeliveryDetails>) -> Option<SubCode> {
             | "RENTAL_OFFICE"
             | "SHIPPING_RECEIVING",
         ) => Some(Agent),
-        _ => non_empty(delivery.location_description.as_deref()).and_then(delivery_place),
+        // Else where the scan says it was left (captured: exception 014 "Left at front
+        // door. Signature Service not requested." on the DL scan), the delivery's place, or
+        // a signer's name.
+        _ => delivery_place(said)
+            .or_else(|| {
+                delivery
+                    .and_then(|d| non_empty(d.location_description.as_deref()))
+                    .and_then(delivery_place)
+            })
+            .or_else(|| {
+                delivery
+                    .and_then(|d| non_empty(d.received_by_name.as_deref()))
+                    .map(|_| Signed)
+            }),
     }
 }
 
@@ -631,6 +648,7 @@ mod tests {
         let details = |kind: &'static str, text: &'static str| DeliveryDetails {
             location_type: Some(kind.into()),
             location_description: Some(text.into()),
+            received_by_name: None,
         };
         let delivered =
             |d: DeliveryDetails| pair(classify(&scan("DL", "DL", "Delivered", ""), Some(&d)));
@@ -650,6 +668,26 @@ mod tests {
             delivered(details("OTHER", "Front door")).1,
             Some(SubCode::SafePlace)
         );
+        // Captured: the place in the DL scan's exception text, a signer in the details.
+        assert_eq!(
+            pair(classify(
+                &scan(
+                    "DL",
+                    "DL",
+                    "Delivered",
+                    "Left at front door. Signature Service not requested."
+                ),
+                None
+            ))
+            .1,
+            Some(SubCode::SafePlace)
+        );
+        let signed = DeliveryDetails {
+            location_type: None,
+            location_description: None,
+            received_by_name: Some("CREILLY".into()),
+        };
+        assert_eq!(delivered(signed).1, Some(SubCode::Signed));
         assert_eq!(
             pair(classify(&scan("DL", "DL", "Delivered", ""), None)).1,
             None
