@@ -19,8 +19,8 @@
 use super::{ApiError, describe_errors, non_empty};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
-    CarrierEvent, Direction, EventTime, Location, Status, SubCode, TrackingNumber,
-    parse_offset_time,
+    CarrierEvent, Direction, EventTime, Location, Status, SubCode, TrackingNumber, ZoneSource,
+    parse_iso_local, parse_offset_time, zone_of_country, zone_of_region,
 };
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -169,6 +169,9 @@ struct ScanLocation<'a> {
     postal_code: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     country_code: Option<Cow<'a, str>>,
+    /// The state or province (`MN`), for the zone of a time without offset.
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    state_or_province_code: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -209,7 +212,7 @@ fn map_scan(
     scan: &ScanEvent,
     delivery: Option<&DeliveryDetails>,
 ) -> Result<CarrierEvent, MapError> {
-    let time = EventTime::with_offset(parse_offset_time(&scan.date)?);
+    let time = scan_time(scan)?;
     let description = non_empty(scan.event_description.as_deref());
     let exception = non_empty(scan.exception_description.as_deref());
     let mut event = match classify(scan, delivery) {
@@ -238,6 +241,29 @@ fn map_scan(
         }),
         None => event,
     })
+}
+
+/// A scan's time: with its offset, as FedEx documents it. A captured FedEx Ground answer
+/// has one scan without (`2024-08-15T00:00:00`, a pickup known by its day): that one is
+/// read in the zone of its place (country, or state in a country with several), and only
+/// without a known zone is it poison.
+fn scan_time(scan: &ScanEvent) -> Result<EventTime, MapError> {
+    let with_offset = match parse_offset_time(&scan.date) {
+        Ok(at) => return Ok(EventTime::with_offset(at)),
+        Err(error) => error,
+    };
+    let place = scan.scan_location.as_ref();
+    let country = place.and_then(|p| non_empty(p.country_code.as_deref()));
+    let region = place.and_then(|p| non_empty(p.state_or_province_code.as_deref()));
+    let zone = country.and_then(|country| {
+        zone_of_country(country)
+            .map(|zone| (zone, ZoneSource::Location))
+            .or_else(|| region.and_then(|region| zone_of_region(country, region)))
+    });
+    match (parse_iso_local(&scan.date), zone) {
+        (Some(local), Some((zone, source))) => Ok(EventTime::in_zone(local, zone, source)),
+        _ => Err(MapError::Time(with_offset)),
+    }
 }
 
 /// What one scan event means.

@@ -23,7 +23,7 @@ use super::{ApiError, describe_errors, non_empty};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
     CarrierEvent, Correction, EventTime, Location, Status, SubCode, TimeError, TrackingNumber,
-    ZoneSource, parse_local_time, zone_of_country,
+    ZoneSource, parse_local_time, zone_of_country, zone_of_region,
 };
 use chrono::{FixedOffset, NaiveDateTime, TimeZone};
 use serde::Deserialize;
@@ -175,6 +175,9 @@ struct Address<'a> {
     country_code: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     country: Option<Cow<'a, str>>,
+    /// The state or province (`NJ`), for the zone in a country with several.
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    state_province: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -222,7 +225,8 @@ fn map_activity(
         .and_then(|location| location.address.as_ref());
     let country =
         address.and_then(|a| non_empty(a.country_code.as_deref().or(a.country.as_deref())));
-    let time = event_time(activity, country)?;
+    let region = address.and_then(|a| non_empty(a.state_province.as_deref()));
+    let time = event_time(activity, country, region)?;
     let text = non_empty(status.description.as_deref())
         .or_else(|| non_empty(status.simplified_text_description.as_deref()));
 
@@ -674,7 +678,11 @@ fn normalise_code(code: &str) -> &str {
 
 // --- Time -------------------------------------------------------------------------------
 
-fn event_time(activity: &Activity, country: Option<&str>) -> Result<EventTime, MapError> {
+fn event_time(
+    activity: &Activity,
+    country: Option<&str>,
+    region: Option<&str>,
+) -> Result<EventTime, MapError> {
     let local = read_time(
         &activity.date,
         &activity.time,
@@ -708,11 +716,19 @@ fn event_time(activity: &Activity, country: Option<&str>) -> Result<EventTime, M
             zone_source: ZoneSource::PayloadOffset,
         });
     }
-    match country.and_then(zone_of_country) {
-        Some(zone) => Ok(EventTime::in_zone(local, zone, ZoneSource::Location)),
+    // Without GMT fields (UPS's own examples): the zone of the country, or of the state in
+    // a country with several (the OpenAPI example: Wayne, NJ).
+    let zone = match (country, region) {
+        (Some(country), region) => zone_of_country(country)
+            .map(|zone| (zone, ZoneSource::Location))
+            .or_else(|| region.and_then(|region| zone_of_region(country, region))),
+        (None, _) => None,
+    };
+    match zone {
+        Some((zone, source)) => Ok(EventTime::in_zone(local, zone, source)),
         None => Err(MapError::Time(TimeError {
             value: format!("{} {}", activity.date, activity.time),
-            expected: "UPS local time with gmtOffset, or in a country with one time zone",
+            expected: "UPS local time with gmtOffset, or in a country or state with one time zone",
         })),
     }
 }

@@ -257,6 +257,61 @@ pub fn zone_of_country(iso2: &str) -> Option<Tz> {
     Some(zone)
 }
 
+/// The zone of a state or province of a country that keeps several (US, CA, AU), by its
+/// postal abbreviation (`NJ`, `ON`, `NSW`): the zone and whether the whole region keeps it
+/// (`Location`) or only most of it (`Assumed`: Texas's El Paso, Florida's panhandle, the
+/// other side of a split state are an hour off). `None` when the region is not known.
+pub fn zone_of_region(country: &str, region: &str) -> Option<(Tz, ZoneSource)> {
+    use Tz::*;
+    let country = country.trim().to_ascii_uppercase();
+    let region = region.trim().to_ascii_uppercase();
+    let (zone, whole) = match (country.as_str(), region.as_str()) {
+        ("US", "CT" | "DE" | "DC" | "GA" | "ME" | "MD" | "MA" | "NH" | "NJ" | "NY" | "NC")
+        | ("US", "OH" | "PA" | "RI" | "SC" | "VT" | "VA" | "WV") => (America__New_York, true),
+        ("US", "FL" | "KY") => (America__New_York, false),
+        ("US", "MI") => (America__Detroit, false),
+        ("US", "IN") => (America__Indiana__Indianapolis, false),
+        ("US", "AL" | "AR" | "IL" | "IA" | "LA" | "MN" | "MS" | "MO" | "OK" | "WI") => {
+            (America__Chicago, true)
+        }
+        ("US", "KS" | "NE" | "ND" | "SD" | "TN" | "TX") => (America__Chicago, false),
+        ("US", "CO" | "MT" | "NM" | "UT" | "WY") => (America__Denver, true),
+        ("US", "ID") => (America__Boise, false),
+        ("US", "AZ") => (America__Phoenix, true),
+        ("US", "CA" | "WA") => (America__Los_Angeles, true),
+        ("US", "NV" | "OR") => (America__Los_Angeles, false),
+        ("US", "AK") => (America__Anchorage, false),
+        ("US", "HI") => (Pacific__Honolulu, true),
+        ("US", "PR") => (America__Puerto_Rico, true),
+        ("CA", "ON" | "QC") => (America__Toronto, false),
+        ("CA", "NS" | "PE") => (America__Halifax, true),
+        ("CA", "NB") => (America__Moncton, true),
+        ("CA", "NL") => (America__St_Johns, false),
+        ("CA", "MB") => (America__Winnipeg, true),
+        ("CA", "SK") => (America__Regina, false),
+        ("CA", "AB") => (America__Edmonton, true),
+        ("CA", "BC") => (America__Vancouver, false),
+        ("CA", "YT") => (America__Whitehorse, true),
+        ("CA", "NT") => (America__Yellowknife, true),
+        ("CA", "NU") => (America__Iqaluit, false),
+        ("AU", "NSW") => (Australia__Sydney, false),
+        ("AU", "ACT") => (Australia__Sydney, true),
+        ("AU", "VIC") => (Australia__Melbourne, true),
+        ("AU", "QLD") => (Australia__Brisbane, true),
+        ("AU", "SA") => (Australia__Adelaide, true),
+        ("AU", "WA") => (Australia__Perth, true),
+        ("AU", "TAS") => (Australia__Hobart, true),
+        ("AU", "NT") => (Australia__Darwin, true),
+        _ => return None,
+    };
+    let source = if whole {
+        ZoneSource::Location
+    } else {
+        ZoneSource::Assumed
+    };
+    Some((zone, source))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,5 +454,32 @@ mod tests {
                 .and_then(|d| d.and_hms_opt(19, 11, 26))
                 .expect("valid")
         );
+    }
+
+    #[test]
+    fn a_region_of_a_country_with_several_zones_has_its_zone() {
+        assert_eq!(
+            zone_of_region("US", "nj"),
+            Some((Tz::America__New_York, ZoneSource::Location))
+        );
+        assert_eq!(
+            zone_of_region("US", "MN"),
+            Some((Tz::America__Chicago, ZoneSource::Location))
+        );
+        // Texas keeps Central time but El Paso Mountain: most of it, assumed.
+        assert_eq!(
+            zone_of_region("US", "TX"),
+            Some((Tz::America__Chicago, ZoneSource::Assumed))
+        );
+        assert_eq!(
+            zone_of_region("CA", "AB"),
+            Some((Tz::America__Edmonton, ZoneSource::Location))
+        );
+        assert_eq!(
+            zone_of_region("AU", "NSW"),
+            Some((Tz::Australia__Sydney, ZoneSource::Assumed))
+        );
+        assert_eq!(zone_of_region("US", "XX"), None);
+        assert_eq!(zone_of_region("DE", "BY"), None);
     }
 }
