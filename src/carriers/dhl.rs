@@ -379,8 +379,8 @@ fn read<'a>(
     })
 }
 
-/// The event's texts (`status | description | remark`), lower-cased and with `_` as a
-/// space, into `text`.
+/// The event's texts (`status | description | remark`), lower-cased, without HTML tags and
+/// with `_` as a space, into `text`.
 fn lower_text(event: &Event<'_>, text: &mut String) {
     text.clear();
     for (i, part) in [&event.status, &event.description, &event.remark]
@@ -399,6 +399,13 @@ fn lower_text(event: &Event<'_>, text: &mut String) {
         } else {
             text.push_str(&part.to_lowercase());
         }
+        // parcel-de's German texts carry HTML (`<a href='…preferPackstation=true'>Filiale
+        // 12</a>`): only what a reader sees is classified.
+        if text[start..].contains('<') {
+            let visible = without_tags(&text[start..]);
+            text.truncate(start);
+            text.push_str(&visible);
+        }
         // parcel-nl's texts are codes (`OUT_FOR_DELIVERY`): read them as words.
         if text[start..].contains('_') {
             let words = text[start..].replace('_', " ");
@@ -406,6 +413,21 @@ fn lower_text(event: &Event<'_>, text: &mut String) {
             text.push_str(&words);
         }
     }
+}
+
+/// `text` without its HTML tags (`<…>`); a `<` that no `>` closes stays.
+fn without_tags(text: &str) -> String {
+    let mut visible = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest[open..].find('>') else {
+            break;
+        };
+        visible.push_str(&rest[..open]);
+        rest = &rest[open + close + 1..];
+    }
+    visible.push_str(rest);
+    visible
 }
 
 /// Status and sub-code of an event from its code and its (lower-cased) text.
@@ -1018,5 +1040,20 @@ mod tests {
             .collect();
         assert_eq!(ids.len(), 2);
         assert_ne!(ids[0], ids[1]);
+    }
+
+    /// parcel-de's German descriptions carry HTML links (captured: `joethei/ha-dhl`,
+    /// `TA2k/ioBroker.parcel#22`): a link's address names no place for the classification.
+    #[test]
+    fn html_tags_are_not_read_as_text() {
+        let body = |place: &str| {
+            format!(
+                r#"{{"shipments":[{{"id":"00340434161094042557","service":"parcel-de","events":[{{"timestamp":"2024-06-10T10:00:00","statusCode":"transit","description":"Die Sendung liegt in der <a href='https://www.dhl.de/de/privatkunden/dhl-standorte-finden.html?address=27472:205&preferPackstation=true' class='arrowLink' target='_blank'><span class='arrow'></span>{place}</a> zur Abholung bereit."}}]}}]}}"#
+            )
+        };
+        let sub = |place: &str| map(&body(place))[0].sub_status;
+        assert_eq!(sub("Filiale 512, Hauptstr. 3"), Some(SubCode::PostOffice));
+        assert_eq!(sub("Packstation 205, Cuxhaven"), Some(SubCode::Locker));
+        assert_eq!(without_tags("a <b>b</b> c < d"), "a b c < d");
     }
 }
