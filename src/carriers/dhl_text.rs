@@ -184,6 +184,8 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("force majeure", Exception, Some(ForceMajeure)),
         ("streik", Exception, Some(ForceMajeure)),
         ("strike", Exception, Some(ForceMajeure)),
+        // "Die Sendung wurde zurückgestellt. Die Zustellung erfolgt vrs. am nächsten Werktag."
+        ("zurückgestellt", Exception, Some(Delayed)),
         ("verzöger", Exception, Some(Delayed)),
         ("verspät", Exception, Some(Delayed)),
         ("delay", Exception, Some(Delayed)),
@@ -194,6 +196,8 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("delivery vehicle", OutForDelivery, Some(OnVehicle)),
         ("out for delivery", OutForDelivery, Some(OnVehicle)),
         ("with courier for delivery", OutForDelivery, Some(OnVehicle)),
+        // parcel-nl `PARCEL_HANDED_OVER_TO_COURIER` (beside its `OUT_FOR_DELIVERY`).
+        ("handed over to courier", OutForDelivery, Some(OnVehicle)),
         // DHL Express checkpoint WC.
         ("with delivery courier", OutForDelivery, Some(OnVehicle)),
         // Loaded for a Packstation (`LDTMV_PCKST_PO`): on its way there, not in it yet.
@@ -256,6 +260,8 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("dropped off", InTransit, Some(DroppedOff)),
         ("abgeholt", InTransit, Some(PickedUp)),
         ("picked up", InTransit, Some(PickedUp)),
+        ("shipment pick-up", InTransit, Some(PickedUp)),
+        ("pick-up was successful", InTransit, Some(PickedUp)),
         // parcel-nl: a courier takes it back from a ParcelShop.
         ("by courier", InTransit, Some(PickedUp)),
         // A US postal office of last-mile delivery (ecommerce), before "post office".
@@ -265,10 +271,18 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("destination parcel cent", InTransit, Some(AtDestinationDepot)),
         ("delivery facility", InTransit, Some(AtDestinationDepot)),
         ("delivery depot", InTransit, Some(AtDestinationDepot)),
+        ("local depot", InTransit, Some(AtDestinationDepot)),
+        ("region des empfängers angekommen", InTransit, Some(AtDestinationDepot)),
+        ("arrived in the region of recipient", InTransit, Some(AtDestinationDepot)),
+        ("arrival destination", InTransit, Some(AtDestinationDepot)),
+        // Planned into a delivery round (parcel-nl `DELIVERY_PLANNED_IN_ROUTE`).
+        ("delivery planned", InTransit, Some(DeliveryScheduled)),
+        ("new delivery attempt", InTransit, Some(DeliveryScheduled)),
         ("zielland", InTransit, Some(International)),
         ("ausland", InTransit, Some(International)),
         ("destination country", InTransit, Some(International)),
         ("partner", InTransit, Some(Transferred)),
+        ("tendered to", InTransit, Some(Transferred)),
         ("paketzentrum", InTransit, Some(Processing)),
         ("parcel cent", InTransit, Some(Processing)),
         ("bearbeitet", InTransit, Some(Processing)),
@@ -276,6 +290,10 @@ const TEXT_RULES: &[(&str, Status, Option<SubCode>)] = {
         ("weitertransport", InTransit, Some(Processing)),
         ("onward transport", InTransit, Some(Processing)),
         ("sort facility", InTransit, Some(Processing)),
+        ("sorted at hub", InTransit, Some(Processing)),
+        ("depart facility", InTransit, Some(Processing)),
+        ("distribution center", InTransit, Some(Processing)),
+        ("ecommerce facility", InTransit, Some(Processing)),
         ("departed", InTransit, Some(Processing)),
         ("arrived", InTransit, Some(Processing)),
         ("in transit", InTransit, Some(Processing)),
