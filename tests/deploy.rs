@@ -189,3 +189,65 @@ fn compose_creates_every_topic_unitrack_uses_with_the_configured_partitions() {
     assert!(topics.contains(&format!("--partitions {}", config.topics.partitions)));
     assert!(topics.contains("cleanup.policy=compact"));
 }
+
+/// The alert rules Prometheus loads (`dev/alerts.yml`, mounted by the compose file) name only
+/// metrics unitrack exports: each one, with every metric touched once, is in `/metrics`.
+#[test]
+fn alert_rules_name_only_metrics_unitrack_exports() {
+    let text = std::fs::read_to_string(root().join("dev/alerts.yml")).expect("alert rules");
+    let rules: Value = serde_yaml::from_str(&text).expect("alert rules are YAML");
+    let prometheus =
+        std::fs::read_to_string(root().join("dev/prometheus.yml")).expect("prometheus config");
+    assert!(
+        prometheus.contains("/etc/prometheus/alerts.yml"),
+        "rule file loaded"
+    );
+    let mounts = service(&compose(), "prometheus")["volumes"].clone();
+    assert!(
+        serde_yaml::to_string(&mounts)
+            .unwrap_or_default()
+            .contains("./dev/alerts.yml:/etc/prometheus/alerts.yml"),
+        "{mounts:?}"
+    );
+    let m = unitrack::telemetry::metrics::metrics();
+    m.consumed("s");
+    m.mapped("c", 1, 1);
+    m.skipped("c", 1);
+    m.body_skipped("c");
+    m.dead_lettered("s", "r");
+    m.status_changed("c", "DELIVERED");
+    m.timer_fired("STALLED");
+    m.panicked("s", "record");
+    m.command("accepted");
+    m.push("c", "accepted");
+    m.latency("s", 0.1);
+    m.committed("s");
+    m.aborted("s");
+    m.rebalanced("s", "assign");
+    m.assigned("s", 1);
+    m.packages(1);
+    m.packages_dropped(1);
+    m.restored(0.1);
+    m.lag("s", 1);
+    let exported = m.render();
+    let mut checked = 0;
+    for rule in rules["groups"][0]["rules"].as_sequence().expect("rules") {
+        let expr = rule["expr"].as_str().expect("expr");
+        let names = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("unitrack_"));
+        for name in names {
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            assert!(
+                exported.contains(&format!("# TYPE {family} ")),
+                "alert {} names {name}, which unitrack does not export",
+                rule["alert"].as_str().unwrap_or_default()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked} metric names checked");
+}
