@@ -193,15 +193,21 @@ impl PackageState {
     }
 
     /// From when (UTC millis) the package's state may be dropped: `retention_ms` after its
-    /// last update once its status is final (terminal, `EXPIRED` included). None while it
-    /// is not final, while a raw record of it is open, or without `retention_ms`. A carrier
-    /// event that turns up after that starts the package afresh.
+    /// last update, or after its manual lock ends, once its status is final (terminal,
+    /// `EXPIRED` included). None while it is not final, while a raw record of it is open,
+    /// while a lock without end holds, or without `retention_ms`. A carrier event that turns
+    /// up after that starts the package afresh.
     pub fn retained_until(&self, retention_ms: Option<i64>) -> Option<i64> {
         let status = self.current.status?;
         if status.class() != StatusClass::Terminal || self.open.is_some() {
             return None;
         }
-        self.last_update()?.checked_add(retention_ms?)
+        let since = match self.manual_lock() {
+            Some(None) => return None,
+            Some(Some(until)) => self.last_update()?.max(until),
+            None => self.last_update()?,
+        };
+        since.checked_add(retention_ms?)
     }
 
     /// Whether `timer` is in the history already (fired).
@@ -487,6 +493,27 @@ mod tests {
         expired.apply(&timer.event(key).expect("event"));
         assert_eq!(expired.status(), Some(Status::Expired));
         assert_eq!(expired.retained_until(retention), Some(start() + 90 * DAY));
+        // A manual lock holds the state until it ends, one without end for good.
+        let mut manual = carrier(3, Status::Delivered, None);
+        manual.source = Source::Manual {
+            command_id: "c-2".to_owned(),
+            actor: "ops".to_owned(),
+            reason: None,
+        };
+        let locked = |until: Option<i64>| {
+            let mut manual = manual.clone();
+            if let EventKind::Status { lock, .. } = &mut manual.kind {
+                *lock = Some(Lock {
+                    until: until.and_then(DateTime::from_timestamp_millis),
+                });
+            }
+            state_with(&[carrier(0, Status::InTransit, None), manual])
+        };
+        assert_eq!(
+            locked(Some(start() + 200 * DAY)).retained_until(retention),
+            Some(start() + 290 * DAY)
+        );
+        assert_eq!(locked(None).retained_until(retention), None);
         // A raw record still open (more of it to come) holds the state.
         let mut open = state_with(&[carrier(0, Status::InTransit, None)]);
         let outcome = open.apply_part(&carrier(1, Status::Delivered, None), true);
