@@ -21,8 +21,12 @@
 //!
 //! `ruecksendung="true"` marks an event of a return to sender: a delivery is then
 //! `RETURNED_TO_SENDER.received` and progress on the way `RETURNING_TO_SENDER`. A delivery
-//! `DLVRD`/`OTHER` ("another person") takes its sub-code from the piece's
-//! `recipient-id-text` ("Nachbar" → neighbour), else it is `agent`.
+//! (`DLVRD`/`ACCPT` or `OTHER`) takes its sub-code from the piece's `recipient-id-text`
+//! ("Nachbar" → neighbour, "Bevollmächtigter" → agent, "Empfänger (orig.)" → recipient),
+//! else ACCPT is `recipient` and OTHER ("another person") `agent`.
+//!
+//! The `get-status-for-public-user` answer (`piece-status-public-list` of
+//! `piece-status-public`, its events direct children, `last-event-timestamp`) reads the same.
 //!
 //! Times are `dd.MM.yyyy HH:mm`, German local time without offset: read in Europe/Berlin
 //! ([`ZoneSource::CarrierDefault`]).
@@ -49,6 +53,7 @@ impl Carrier for DhlParcelDe {
         let root = Data::read(raw.text()?)?;
         let mut lists = Vec::new();
         root.find("piece-shipment-list", &mut lists);
+        root.find("piece-status-public-list", &mut lists);
         for list in &lists {
             match list.code.as_deref().map(str::trim) {
                 None | Some("0") => {}
@@ -63,9 +68,12 @@ impl Carrier for DhlParcelDe {
         }
         let mut pieces = Vec::new();
         root.find("piece-shipment", &mut pieces);
+        root.find("piece-status-public", &mut pieces);
         if lists.is_empty() && pieces.is_empty() {
             return Err(MapError::Shape(
-                "no `data` element named `piece-shipment-list` or `piece-shipment`".to_owned(),
+                "no `data` element named `piece-shipment-list`, `piece-shipment`, \
+                 `piece-status-public-list` or `piece-status-public`"
+                    .to_owned(),
             ));
         }
         let mut events = Vec::new();
@@ -88,6 +96,8 @@ struct Data {
     piece_code: Option<String>,
     piece_identifier: Option<String>,
     status_timestamp: Option<String>,
+    /// The public-user answer's name for it.
+    last_event_timestamp: Option<String>,
     status: Option<String>,
     short_status: Option<String>,
     delivery_event_flag: Option<String>,
@@ -199,6 +209,7 @@ impl Data {
                 b"piece-code" => &mut data.piece_code,
                 b"piece-identifier" => &mut data.piece_identifier,
                 b"status-timestamp" => &mut data.status_timestamp,
+                b"last-event-timestamp" => &mut data.last_event_timestamp,
                 b"status" => &mut data.status,
                 b"short-status" => &mut data.short_status,
                 b"delivery-event-flag" => &mut data.delivery_event_flag,
@@ -280,7 +291,7 @@ impl<'a> Fields<'a> {
 
     fn of_piece(piece: &'a Data) -> Self {
         Self {
-            timestamp: value(&piece.status_timestamp),
+            timestamp: value(&piece.status_timestamp).or(value(&piece.last_event_timestamp)),
             texts: [value(&piece.status), value(&piece.short_status), None],
             ..Self::of_event(piece)
         }
@@ -370,10 +381,11 @@ fn piece_event(
         Some(true) => on_return(status, sub, &text),
         _ => (status, sub),
     };
-    // DLVRD/OTHER, "delivered to another person": the piece's `recipient-id-text` says who
-    // (a neighbour, a safe place...; reference §2.2), else it stays `agent`.
+    // The piece's `recipient-id-text` says who took its delivery (reference §2.2): a
+    // neighbour, a representative (captured: "Bevollmächtigter" with ACCPT), the addressee
+    // (captured: "Empfänger (orig.)" with OTHER). Else ACCPT stays `recipient`, OTHER `agent`.
     let sub = match (status, ric.as_str(), piece.recipient.as_deref()) {
-        (Status::Delivered, "OTHER", Some(who)) => sub_from_text(who, status).or(sub),
+        (Status::Delivered, "ACCPT" | "OTHER", Some(who)) => recipient_sub(who).or(sub),
         _ => sub,
     };
     let mut event = CarrierEvent::new(tracking.clone(), time, status, sub);
@@ -384,6 +396,22 @@ fn piece_event(
         _ => {}
     }
     Ok(described(event, fields))
+}
+
+/// Who took a delivery, from DHL's `recipient-id-text` values ("Empfänger (orig.)",
+/// "Ehegatte", "Bevollmächtigter", "Nachbar", "andere anwesende Person"...).
+fn recipient_sub(who: &str) -> Option<SubCode> {
+    let who = who.to_lowercase();
+    if who.starts_with("empfänger") || who.starts_with("recipient") {
+        return Some(SubCode::Recipient);
+    }
+    if ["ehegatte", "haushalt", "spouse", "household"]
+        .iter()
+        .any(|word| who.contains(word))
+    {
+        return Some(SubCode::Agent);
+    }
+    sub_from_text(&who, Status::Delivered)
 }
 
 /// Adds the raw codes (in a stable order: they make the identity), text and place.
@@ -536,6 +564,9 @@ fn map_codes(ice: &str, ric: &str, standard: &str) -> Mapping {
         },
         "NTDEL" | "NDELV" => not_delivered(ric),
         "DLVRF" if ric == "TRPMT" => To(DeliveryFailed, Some(PaymentRequired)),
+        // Captured: "Die Sendung wurde beschädigt und wird zur Nachverpackung in das
+        // Paketzentrum zurückgesandt." Nobody refused it: DHL damaged it.
+        "DLVRF" if ric == "DMGED" => To(Exception, Some(Damaged)),
         "DLVRF" => To(DeliveryFailed, Some(Refused)),
         "RETRN" => To(ReturningToSender, returning_reason(ric)),
         "EXPHD" => exception_hold(ric),
@@ -867,5 +898,30 @@ mod tests {
         let error = map(r#"<data name="piece-shipment-list"><data name="x"></oops></data>"#)
             .expect_err("poison");
         assert_eq!(error.class(), "syntax");
+    }
+
+    /// The piece's `recipient-id-text` names who took its delivery, whatever the RIC
+    /// (captured: "Bevollmächtigter" with ACCPT, "Empfänger (orig.)" with OTHER).
+    #[test]
+    fn the_recipient_text_says_who_took_the_delivery() {
+        let delivered = |ric: &str, who: &str| {
+            let body = format!(
+                r#"<data name="piece-shipment-list" code="0"><data name="piece-shipment" piece-code="00340434161094042557" recipient-id-text="{who}"><data name="piece-event-list"><data name="piece-event" event-timestamp="18.03.2016 10:02" event-text="Die Sendung wurde erfolgreich zugestellt." ice="DLVRD" ric="{ric}" standard-event-code="ZU"/></data></data></data>"#
+            );
+            map(&body).expect("maps")[0].sub_status
+        };
+        assert_eq!(delivered("ACCPT", "Bevollmächtigter"), Some(SubCode::Agent));
+        assert_eq!(delivered("ACCPT", "Ehegatte"), Some(SubCode::Agent));
+        assert_eq!(
+            delivered("ACCPT", "Empfänger (orig.)"),
+            Some(SubCode::Recipient)
+        );
+        assert_eq!(
+            delivered("OTHER", "Empfänger (orig.)"),
+            Some(SubCode::Recipient)
+        );
+        assert_eq!(delivered("OTHER", "Nachbar"), Some(SubCode::Neighbour));
+        assert_eq!(delivered("OTHER", ""), Some(SubCode::Agent));
+        assert_eq!(delivered("ACCPT", ""), Some(SubCode::Recipient));
     }
 }
