@@ -12,7 +12,7 @@ use crate::avro::StatusChangedRecord;
 use crate::config::Config;
 use crate::domain::{
     CommandOutcome, Deciders, EventKind, Outcome, PackageKey, PackageState, ShipmentEvent, Source,
-    StatusChanged, Timers,
+    Status, StatusChanged, Timers,
 };
 use crate::guard::catch_panic;
 use crate::telemetry::metrics;
@@ -173,6 +173,22 @@ impl Fold {
         Ok(())
     }
 
+    /// Sets `unitrack_packages_by_status` from the packages held now.
+    fn count_by_status(&self) {
+        let mut counts: Vec<(Option<Status>, i64)> = Vec::new();
+        for package in lock(&self.partitions)
+            .values()
+            .flat_map(|p| p.packages.values())
+        {
+            let status = package.status();
+            match counts.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((status, 1)),
+            }
+        }
+        metrics().packages_by_status(&counts);
+    }
+
     fn poison(
         &self,
         record: &Record<'_>,
@@ -276,12 +292,15 @@ impl Processor for Fold {
             .is_some_and(|at| Utc::now().timestamp_millis() - at < CAUGHT_UP.as_millis() as i64)
     }
 
-    /// The sweep: fires the due timers, then drops the packages whose retention has run out.
+    /// The sweep: fires the due timers, drops the packages whose retention has run out, and
+    /// counts the packages by status for the metrics.
     fn tick(&mut self, out: &mut Output<'_>) -> Result<(), StageError> {
         self.last_sweep = Instant::now();
         let now_ms = Utc::now().timestamp_millis();
         self.fire_timers(now_ms, out)?;
-        self.drop_retired(now_ms, out)
+        self.drop_retired(now_ms, out)?;
+        self.count_by_status();
+        Ok(())
     }
 
     fn before_commit(&mut self, out: &mut Output<'_>) -> Result<(), StageError> {

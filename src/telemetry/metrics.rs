@@ -20,6 +20,7 @@ pub struct Metrics {
     timers: IntCounterVec,
     panics: IntCounterVec,
     packages_dropped: IntCounter,
+    by_status: IntGaugeVec,
     commands: IntCounterVec,
     push_requests: IntCounterVec,
     latency: HistogramVec,
@@ -99,6 +100,15 @@ impl Metrics {
         )
         .unwrap_or_else(|e| invalid("packages_dropped_total", &e));
         register(&r, "packages_dropped", Box::new(packages_dropped.clone()));
+        let by_status = IntGaugeVec::new(
+            Opts::new(
+                "packages_by_status",
+                "Packages in the fold's state by current status, counted at each sweep.",
+            ),
+            &["status"],
+        )
+        .unwrap_or_else(|e| invalid("packages_by_status", &e));
+        register(&r, "by_status", Box::new(by_status.clone()));
         let lag = IntGaugeVec::new(
             Opts::new(
                 "consumer_lag",
@@ -188,6 +198,7 @@ impl Metrics {
             assigned,
             packages,
             packages_dropped,
+            by_status,
             restore,
             lag,
             registry: r,
@@ -295,6 +306,20 @@ impl Metrics {
         self.packages_dropped.inc_by(count as u64);
     }
 
+    /// The packages held, by current status (`None`: no status yet), as counted now.
+    pub fn packages_by_status(&self, counts: &[(Option<crate::domain::Status>, i64)]) {
+        for status in crate::domain::Status::ALL {
+            let count = counts
+                .iter()
+                .filter(|(s, _)| *s == Some(status))
+                .map(|(_, n)| n)
+                .sum();
+            self.by_status
+                .with_label_values(&[status.as_str()])
+                .set(count);
+        }
+    }
+
     /// A restore took `seconds`.
     pub fn restored(&self, seconds: f64) {
         self.restore.observe(seconds);
@@ -323,6 +348,33 @@ pub fn metrics() -> &'static Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packages_by_status_sets_every_status_and_clears_the_gone() {
+        use crate::domain::Status;
+        let m = metrics();
+        let gauge = |status: &str| {
+            let line = format!("unitrack_packages_by_status{{status=\"{status}\"}} ");
+            m.render()
+                .lines()
+                .find_map(|l| l.strip_prefix(&line).map(str::to_owned))
+        };
+        m.packages_by_status(&[
+            (Some(Status::Delivered), 2),
+            (None, 1),
+            (Some(Status::Exception), 3),
+        ]);
+        assert_eq!(gauge("DELIVERED").as_deref(), Some("2"));
+        assert_eq!(gauge("EXCEPTION").as_deref(), Some("3"));
+        assert_eq!(gauge("STALLED").as_deref(), Some("0"));
+        m.packages_by_status(&[(Some(Status::Delivered), 5)]);
+        assert_eq!(gauge("DELIVERED").as_deref(), Some("5"));
+        assert_eq!(
+            gauge("EXCEPTION").as_deref(),
+            Some("0"),
+            "a status no package has is 0"
+        );
+    }
 
     #[test]
     fn every_metric_is_defined_and_rendered_with_its_prefix() {
