@@ -398,10 +398,10 @@ fn piece_event(
     Ok(described(event, fields))
 }
 
-/// Who took a delivery, from DHL's `recipient-id-text` values ("Empfänger (orig.)",
-/// "Ehegatte", "Bevollmächtigter", "Nachbar", "andere anwesende Person"...).
+/// Who took a delivery, from DHL's `recipient-id-text` values, lower-cased as the piece
+/// keeps them ("empfänger (orig.)", "ehegatte", "bevollmächtigter", "nachbar", "andere
+/// anwesende person"...).
 fn recipient_sub(who: &str) -> Option<SubCode> {
-    let who = who.to_lowercase();
     if who.starts_with("empfänger") || who.starts_with("recipient") {
         return Some(SubCode::Recipient);
     }
@@ -411,7 +411,7 @@ fn recipient_sub(who: &str) -> Option<SubCode> {
     {
         return Some(SubCode::Agent);
     }
-    sub_from_text(&who, Status::Delivered)
+    sub_from_text(who, Status::Delivered)
 }
 
 /// Adds the raw codes (in a stable order: they make the identity), text and place.

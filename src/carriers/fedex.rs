@@ -19,8 +19,8 @@
 use super::{ApiError, describe_errors, non_empty};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
-    CarrierEvent, Direction, EventTime, Location, Status, SubCode, TrackingNumber, ZoneSource,
-    parse_iso_local, parse_offset_time, zone_of_country, zone_of_region,
+    CarrierEvent, Direction, EventTime, Location, Status, SubCode, TrackingNumber, parse_iso_local,
+    parse_offset_time, zone_of_place,
 };
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -255,11 +255,7 @@ fn scan_time(scan: &ScanEvent) -> Result<EventTime, MapError> {
     let place = scan.scan_location.as_ref();
     let country = place.and_then(|p| non_empty(p.country_code.as_deref()));
     let region = place.and_then(|p| non_empty(p.state_or_province_code.as_deref()));
-    let zone = country.and_then(|country| {
-        zone_of_country(country)
-            .map(|zone| (zone, ZoneSource::Location))
-            .or_else(|| region.and_then(|region| zone_of_region(country, region)))
-    });
+    let zone = country.and_then(|country| zone_of_place(country, region));
     match (parse_iso_local(&scan.date), zone) {
         (Some(local), Some((zone, source))) => Ok(EventTime::in_zone(local, zone, source)),
         _ => Err(MapError::Time(with_offset)),

@@ -23,7 +23,7 @@ use super::{ApiError, describe_errors, non_empty};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
     CarrierEvent, Correction, EventTime, Location, Status, SubCode, TimeError, TrackingNumber,
-    ZoneSource, parse_local_time, zone_of_country, zone_of_region,
+    ZoneSource, parse_local_time, zone_of_place,
 };
 use chrono::{FixedOffset, NaiveDateTime, TimeZone};
 use serde::Deserialize;
@@ -718,13 +718,7 @@ fn event_time(
     }
     // Without GMT fields (UPS's own examples): the zone of the country, or of the state in
     // a country with several (the OpenAPI example: Wayne, NJ).
-    let zone = match (country, region) {
-        (Some(country), region) => zone_of_country(country)
-            .map(|zone| (zone, ZoneSource::Location))
-            .or_else(|| region.and_then(|region| zone_of_region(country, region))),
-        (None, _) => None,
-    };
-    match zone {
+    match country.and_then(|country| zone_of_place(country, region)) {
         Some((zone, source)) => Ok(EventTime::in_zone(local, zone, source)),
         None => Err(MapError::Time(TimeError {
             value: format!("{} {}", activity.date, activity.time),

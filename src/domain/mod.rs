@@ -24,5 +24,5 @@ pub use records::{Deciders, with_more_follow};
 pub use status::{Direction, ReasonOwner, Status, StatusClass, SubCode, UnknownStatus};
 pub use time::{
     EventTime, TimeError, ZoneSource, parse_iso_local, parse_local_time, parse_offset_time,
-    zone_of_country, zone_of_region,
+    zone_of_country, zone_of_place, zone_of_region,
 };

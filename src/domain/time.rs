@@ -257,6 +257,14 @@ pub fn zone_of_country(iso2: &str) -> Option<Tz> {
     Some(zone)
 }
 
+/// The zone of a place given by its country and, where the country keeps several zones,
+/// its state or province: [`zone_of_country`] (`Location`), else [`zone_of_region`].
+pub fn zone_of_place(country: &str, region: Option<&str>) -> Option<(Tz, ZoneSource)> {
+    zone_of_country(country)
+        .map(|zone| (zone, ZoneSource::Location))
+        .or_else(|| region.and_then(|region| zone_of_region(country, region)))
+}
+
 /// The zone of a state or province of a country that keeps several (US, CA, AU), by its
 /// postal abbreviation (`NJ`, `ON`, `NSW`): the zone and whether the whole region keeps it
 /// (`Location`) or only most of it (`Assumed`: Texas's El Paso, Florida's panhandle, the
