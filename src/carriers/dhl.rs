@@ -33,14 +33,17 @@ mod pull;
 use super::dhl_text::{NON_TERMINAL, classify_text, sub_from_text};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
-    CarrierEvent, EventTime, Location, Status, SubCode, TimeError, TrackingNumber, ZoneSource,
-    parse_iso_local, parse_local_time, parse_offset_time, zone_of_country,
+    CarrierEvent, EventId, EventTime, IdHasher, Location, Status, SubCode, TimeError,
+    TrackingNumber, ZoneSource, parse_iso_local, parse_local_time, parse_offset_time,
+    zone_of_country,
 };
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// The `dhl` carrier: DHL Shipment Tracking – Unified responses and pushes.
 pub struct Dhl;
@@ -212,20 +215,28 @@ enum Code {
 }
 
 impl Code {
+    /// The code as DHL writes it (`unknown` for none or an unrecognised one).
+    fn name(self) -> &'static str {
+        match self {
+            Code::PreTransit => "pre-transit",
+            Code::Transit => "transit",
+            Code::Delivered => "delivered",
+            Code::Failure => "failure",
+            Code::Unknown => "unknown",
+        }
+    }
+
     fn parse(code: Option<&str>) -> Self {
         let code = code.unwrap_or("").trim();
-        let is = |name: &str| code.eq_ignore_ascii_case(name);
-        if is("pre-transit") {
-            Code::PreTransit
-        } else if is("transit") {
-            Code::Transit
-        } else if is("delivered") {
-            Code::Delivered
-        } else if is("failure") {
-            Code::Failure
-        } else {
-            Code::Unknown
-        }
+        [
+            Code::PreTransit,
+            Code::Transit,
+            Code::Delivered,
+            Code::Failure,
+        ]
+        .into_iter()
+        .find(|known| code.eq_ignore_ascii_case(known.name()))
+        .unwrap_or(Code::Unknown)
     }
 
     /// The statuses the event text may give under this code.
@@ -368,8 +379,7 @@ fn read<'a>(
             })
             .and_then(|status| status.status_code.as_deref())
     }));
-    lower_text(event, text);
-    let (status, sub) = decide(code, text);
+    let (status, sub) = decide_remembered(code, event, text);
     Ok(Reading {
         event,
         code,
@@ -428,6 +438,46 @@ fn without_tags(text: &str) -> String {
     }
     visible.push_str(rest);
     visible
+}
+
+/// How many texts [`decide_remembered`] keeps per thread before it starts afresh: about
+/// 40 bytes each. DHL words its events from a few hundred phrases.
+const REMEMBERED_TEXTS: usize = 8192;
+
+/// [`decide`] for an event's code and texts, remembered per thread by a hash of them (as
+/// event identities are made): DHL words its events from a small set of phrases, so
+/// nearly every event repeats texts seen before, and looking them up costs a fraction of
+/// lower-casing and classifying them again. `text` is the buffer for the lower-cased texts
+/// when they are new.
+fn decide_remembered(
+    code: Code,
+    event: &Event<'_>,
+    text: &mut String,
+) -> (Status, Option<SubCode>) {
+    thread_local! {
+        static DECIDED: RefCell<HashMap<EventId, (Status, Option<SubCode>)>> =
+            RefCell::new(HashMap::new());
+    }
+    let mut key = IdHasher::default();
+    key.part(code.name());
+    for part in [&event.status, &event.description, &event.remark] {
+        // A missing text and an empty one are classified apart (`" | "` joins the texts).
+        key.part(if part.is_some() { "+" } else { "-" });
+        key.part(part.as_deref().unwrap_or_default());
+    }
+    let key = key.finish();
+    DECIDED.with_borrow_mut(|decided| {
+        if let Some(found) = decided.get(&key) {
+            return *found;
+        }
+        lower_text(event, text);
+        let found = decide(code, text);
+        if decided.len() >= REMEMBERED_TEXTS {
+            decided.clear();
+        }
+        decided.insert(key, found);
+        found
+    })
 }
 
 /// Status and sub-code of an event from its code and its (lower-cased) text.
@@ -520,6 +570,54 @@ mod tests {
             ..RawRecord::default()
         };
         Dhl.map(&raw).expect("maps")
+    }
+
+    /// What the remembered decision gives, the first time and again, is what deciding
+    /// afresh gives: for each code and text, a missing text and an empty one apart.
+    #[test]
+    fn remembered_decisions_are_the_decisions() {
+        let text = |t: &str| Some(Cow::Owned(t.to_owned()));
+        let texts = [
+            (None, text("Delivered")),
+            (text(""), text("Delivered")),
+            (text("Delivered"), None),
+            (
+                text("transit"),
+                text("The shipment has been returned to the sender"),
+            ),
+            (None, text("Zugestellt an Nachbar")),
+            (None, text("The recipient was not at home")),
+            (None, text("Out for delivery")),
+        ];
+        let codes = [
+            Some("pre-transit"),
+            Some("transit"),
+            Some("delivered"),
+            Some("failure"),
+            None,
+        ];
+        for round in 0..2 {
+            for (status, description) in &texts {
+                for code in codes {
+                    let event = Event {
+                        timestamp: Cow::Borrowed("2024-06-10T07:03:00"),
+                        location: None,
+                        status_code: code.map(Cow::Borrowed),
+                        status: status.clone(),
+                        description: description.clone(),
+                        remark: None,
+                    };
+                    let code = Code::parse(code);
+                    let mut fresh = String::new();
+                    lower_text(&event, &mut fresh);
+                    assert_eq!(
+                        decide_remembered(code, &event, &mut String::new()),
+                        decide(code, &fresh),
+                        "round {round}: {code:?} {status:?} {description:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

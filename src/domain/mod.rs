@@ -11,6 +11,7 @@ mod time;
 
 pub use changed::{ChangeSource, StatusChanged};
 pub use command::{Command, CommandError, CommandOutcome, LockSpec};
+pub(crate) use event::IdHasher;
 pub use event::{
     CarrierEvent, Correction, EventId, EventKind, Linkage, Location, Lock, RawCode, ShipmentEvent,
     Source,

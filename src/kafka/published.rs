@@ -27,8 +27,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use xxhash_rust::xxh3::Xxh3;
 
 /// What a raw body is, for the window: 128 bits of XXH3 over the carrier, the record key
-/// and the body, each length-prefixed. Not an event id (a SHA-256), but as unlikely to
-/// collide with one.
+/// and the body, each length-prefixed, as event ids are made (over other parts).
 pub fn body_digest(carrier: &str, key: Option<&[u8]>, payload: &[u8]) -> u128 {
     let mut hasher = Xxh3::new();
     for part in [carrier.as_bytes(), key.unwrap_or_default(), payload] {
@@ -126,7 +125,7 @@ impl PublishedWindow {
     }
 }
 
-/// Event ids are SHA-256 output, already uniform: their low 64 bits are the hash.
+/// Event ids are XXH3-128 output, already uniform: their low 64 bits are the hash.
 #[derive(Debug, Default)]
 struct IdHasher(u64);
 

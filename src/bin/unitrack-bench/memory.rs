@@ -142,7 +142,7 @@ fn window() -> Result<(u64, u64)> {
     let mut window = PublishedWindow::new(ids);
     // A fifth more than it holds, so that the oldest ids are leaving as in a long run.
     for n in 0..(ids + ids / 5) as u64 {
-        // Ids are SHA-256 output: any well-spread 128 bits behave alike.
+        // Ids are XXH3-128 output: any well-spread 128 bits behave alike.
         let id = unitrack::domain::EventId(xxh3_128(&n.to_le_bytes()).to_be_bytes());
         window.is_new(id);
         if n % 5000 == 4999 {
