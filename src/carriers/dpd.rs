@@ -8,8 +8,11 @@
 //! from the record key. Steps not reached yet (`statusHasBeenReached = false`) are not
 //! events and are left out. A SOAP fault is poison, with DPD's reason.
 //!
-//! Times are local wall-clock times without offset on a 12-hour clock; they are read in
-//! Europe/Berlin, DPD DE's zone ([`ZoneSource::CarrierDefault`]), never as UTC.
+//! Times are local wall-clock times without offset on a 12-hour clock, never UTC: the
+//! sample's times are the scanning depot's own (Belgian times at `Puurs (BE)`, reference
+//! §2.3). They are read in the zone of the location's country where that country keeps one
+//! zone ([`ZoneSource::Location`]: a scan in Great Britain is an hour behind Germany), else
+//! in Europe/Berlin, DPD DE's zone ([`ZoneSource::CarrierDefault`]).
 //!
 //! The full DPD `status` enum is not public; only the eight event codes of the documented
 //! sample are mapped, every other code is [`Status::Unknown`].
@@ -19,7 +22,7 @@ mod pull;
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
     CarrierEvent, EventTime, Location, Status, SubCode, TrackingNumber, ZoneSource,
-    parse_local_time,
+    parse_local_time, zone_of_country,
 };
 use chrono_tz::Tz;
 use quick_xml::DeError;
@@ -78,15 +81,26 @@ fn event(
         ))
     })?;
     let local = parse_local_time(&date.content, DATE_FORMAT, "M/d/yyyy h:mm:ss tt")?;
-    let time = EventTime::in_zone(local, ZONE, ZoneSource::CarrierDefault);
+    let location = info
+        .location
+        .as_ref()
+        .map(|location| location_of(&location.content));
+    let (zone, source) = location
+        .as_ref()
+        .and_then(|location| location.country.as_deref())
+        .and_then(zone_of_country)
+        .map_or((ZONE, ZoneSource::CarrierDefault), |zone| {
+            (zone, ZoneSource::Location)
+        });
+    let time = EventTime::in_zone(local, zone, source);
     let code = info.status.trim();
     let text = info.text();
     let (status, sub) = classify(code, text.as_deref());
     let mut event = CarrierEvent::new(tracking.clone(), time, status, sub)
         .code("status", code)
         .text(text);
-    if let Some(location) = &info.location {
-        event = event.location(location_of(&location.content));
+    if let Some(location) = location {
+        event = event.location(location);
     }
     Ok(event)
 }
@@ -379,7 +393,42 @@ mod tests {
         let time = &events[0].time;
         assert_eq!(time.utc.to_rfc3339(), "2021-08-17T17:11:26+00:00");
         assert_eq!(time.zone.as_deref(), Some("Europe/Berlin"));
-        assert_eq!(time.zone_source, ZoneSource::CarrierDefault);
+        assert_eq!(time.zone_source, ZoneSource::Location);
+    }
+
+    #[test]
+    fn a_scan_abroad_is_read_in_its_country_zone() {
+        let scan = |location: &str| {
+            let info = status_info("Depot", "x", "1/15/2024 9:00:00 AM")
+                .replace("Aschaffenburg (DE)", location);
+            let events = map(&envelope(&info), Some(b"01234567890123")).expect("maps");
+            let time = &events[0].time;
+            (time.utc.to_rfc3339(), time.zone.clone(), time.zone_source)
+        };
+        let at =
+            |utc: &str, zone: &'static str, source| (utc.to_owned(), Some(zone.into()), source);
+        let berlin = "2024-01-15T08:00:00+00:00";
+        assert_eq!(
+            scan("Hinckley (GB)"),
+            at(
+                "2024-01-15T09:00:00+00:00",
+                "Europe/London",
+                ZoneSource::Location
+            )
+        );
+        assert_eq!(
+            scan("Puurs (BE)"),
+            at(berlin, "Europe/Brussels", ZoneSource::Location)
+        );
+        assert_eq!(
+            scan("Hamburg"),
+            at(berlin, "Europe/Berlin", ZoneSource::CarrierDefault)
+        );
+        // A country of several zones tells nothing: DPD DE's zone stays.
+        assert_eq!(
+            scan("Lisbon (US)"),
+            at(berlin, "Europe/Berlin", ZoneSource::CarrierDefault)
+        );
     }
 
     #[test]
