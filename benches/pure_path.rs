@@ -371,8 +371,36 @@ fn bench_bodies<M: Measurement>(c: &mut Criterion<M>) {
     group.finish();
 }
 
+/// `map_unseen_texts/dhl`: `map` of DHL bodies whose texts the mapper has not seen (each
+/// description numbered), more of them than it remembers: every text is classified afresh,
+/// the worst case of its remembered decisions (`decide_remembered`).
+fn bench_unseen_texts<M: Measurement>(c: &mut Criterion<M>, input: &Input) {
+    const ROUNDS: usize = 4;
+    let mut bodies = Vec::with_capacity(input.bodies.len() * ROUNDS);
+    for round in 0..ROUNDS {
+        for (i, body) in input.bodies.iter().enumerate() {
+            let (_, _, description, ..) = DHL_STEPS[i / PACKAGES];
+            let numbered = format!("{description} (no. {round}-{i})");
+            bodies.push(body.replace(description, &numbered));
+        }
+    }
+    let unseen = Input { bodies, ..*input };
+    let mut group = c.benchmark_group("pure_path");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("map_unseen_texts/dhl", |b| {
+        let mut cursor = Cursor::over(unseen.bodies.len());
+        b.iter(|| {
+            let (i, _) = cursor.next();
+            black_box(carriers::map_record(unseen.carrier, &unseen.raw(i)).expect("maps"))
+        });
+    });
+    group.finish();
+}
+
 fn pure_path<M: Measurement>(c: &mut Criterion<M>) {
-    bench_carrier(c, &dhl_input());
+    let dhl = dhl_input();
+    bench_unseen_texts(c, &dhl);
+    bench_carrier(c, &dhl);
     bench_carrier(c, &gls_input());
     bench_bodies(c);
 }
