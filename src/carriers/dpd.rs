@@ -14,8 +14,16 @@
 //! zone ([`ZoneSource::Location`]: a scan in Great Britain is an hour behind Germany), else
 //! in Europe/Berlin, DPD DE's zone ([`ZoneSource::CarrierDefault`]).
 //!
-//! The full DPD `status` enum is not public; only the eight event codes of the documented
-//! sample are mapped, every other code is [`Status::Unknown`].
+//! Two sets of `status` values are seen. DPD's own WSDL enumerates six milestones
+//! (`SHIPMENT`, `ACCEPTED`, `AT_SENDING_DEPOT`, `ON_THE_ROAD`, `AT_DELIVERY_DEPOT`,
+//! `DELIVERED`; the JAXB types generated from it, `com.dpd.common.ws_public.
+//! parcellifecycleservice.v2_0.types.StatusInfo`), and DPD Germany's sandbox answers
+//! `getTrackingData` with them (blobswop/dpd-php-api's README). Karrio's sample, against an
+//! XSD that loosened `status` to a string, has eight event codes (`PickedUp`,
+//! `ReturningFromDelivery`, ...). Both sets are mapped; every other code is
+//! [`Status::Unknown`]. The milestones say nothing of failed attempts or returns (DPD puts
+//! those in the milestone's `errorItems`/`importantItems` texts, of which no example was
+//! found): a failed attempt leaves the parcel at its last milestone.
 
 mod pull;
 
@@ -109,6 +117,18 @@ fn event(
 /// description, read only to tell a delivery to a neighbour apart.
 fn classify(code: &str, text: Option<&str>) -> (Status, Option<SubCode>) {
     match code {
+        // The WSDL's milestones (German captions in brackets, from a Business Central
+        // client: "Versandauftrag erhalten", "... akzeptiert", "Versanddepot", "unterwegs",
+        // "Auslieferdepot", "Ausgeliefert").
+        "SHIPMENT" => (Status::InfoReceived, None),
+        "ACCEPTED" => (Status::InTransit, Some(SubCode::PickedUp)),
+        "AT_SENDING_DEPOT" | "ON_THE_ROAD" => (Status::InTransit, Some(SubCode::Processing)),
+        // DPD's page heads this step "Parcel out for delivery", but its text says "At parcel
+        // delivery centre": the depot, not yet the vehicle (Flow's "out for delivery" would
+        // go out hours early).
+        "AT_DELIVERY_DEPOT" => (Status::InTransit, Some(SubCode::AtDestinationDepot)),
+        "DELIVERED" => (Status::Delivered, delivered_sub(text)),
+        // Karrio's sample.
         "PickedUp" => (Status::InTransit, Some(SubCode::PickedUp)),
         "BetweenDepots" => (Status::InTransit, Some(SubCode::Processing)),
         "Depot" => (Status::InTransit, Some(SubCode::AtDestinationDepot)),
@@ -330,6 +350,30 @@ mod tests {
     }
 
     #[test]
+    fn the_wsdl_milestones_are_read() {
+        use Status::*;
+        let cases = [
+            ("SHIPMENT", InfoReceived, None),
+            ("ACCEPTED", InTransit, Some(SubCode::PickedUp)),
+            ("AT_SENDING_DEPOT", InTransit, Some(SubCode::Processing)),
+            ("ON_THE_ROAD", InTransit, Some(SubCode::Processing)),
+            (
+                "AT_DELIVERY_DEPOT",
+                InTransit,
+                Some(SubCode::AtDestinationDepot),
+            ),
+            ("DELIVERED", Delivered, None),
+        ];
+        for (code, status, sub) in cases {
+            assert_eq!(classify(code, Some("x")), (status, sub), "{code}");
+        }
+        assert_eq!(
+            classify("DELIVERED", Some("Delivered to your neighbour")),
+            (Delivered, Some(SubCode::Neighbour))
+        );
+    }
+
+    #[test]
     fn returning_from_delivery_is_back_at_depot_not_out_for_delivery() {
         assert_eq!(
             classify("ReturningFromDelivery", None),
@@ -350,7 +394,7 @@ mod tests {
 
     #[test]
     fn undocumented_codes_are_unknown_never_in_transit() {
-        for code in ["SHIPMENT", "in_transit", "delivered", "Returned", ""] {
+        for code in ["in_transit", "delivered", "Returned", "AT_PARCELSHOP", ""] {
             assert_eq!(classify(code, None), (Status::Unknown, None), "{code}");
         }
     }
