@@ -16,11 +16,11 @@
 //!
 //! Two sets of `status` values are seen. DPD's own WSDL enumerates six milestones
 //! (`SHIPMENT`, `ACCEPTED`, `AT_SENDING_DEPOT`, `ON_THE_ROAD`, `AT_DELIVERY_DEPOT`,
-//! `DELIVERED`; the JAXB types generated from it, `com.dpd.common.ws_public.
-//! parcellifecycleservice.v2_0.types.StatusInfo`), and DPD Germany's sandbox answers
-//! `getTrackingData` with them (blobswop/dpd-php-api's README). Karrio's sample, against an
-//! XSD that loosened `status` to a string, has eight event codes (`PickedUp`,
-//! `ReturningFromDelivery`, ...). Both sets are mapped; every other code is
+//! `DELIVERED`; see the JAXB type `StatusInfo` generated from it, package
+//! `com.dpd.common.ws_public.parcellifecycleservice.v2_0.types`), and DPD Germany's
+//! sandbox answers `getTrackingData` with them (blobswop/dpd-php-api's README). Karrio's
+//! sample, against an XSD that loosened `status` to a string, has eight event codes
+//! (`PickedUp`, `ReturningFromDelivery`, ...). Both sets are mapped; every other code is
 //! [`Status::Unknown`]. The milestones say nothing of failed attempts or returns (DPD puts
 //! those in the milestone's `errorItems`/`importantItems` texts, of which no example was
 //! found): a failed attempt leaves the parcel at its last milestone.
