@@ -8,7 +8,8 @@
 //! from the record key. Steps not reached yet (`statusHasBeenReached = false`) are not
 //! events and are left out. A SOAP fault is poison, with DPD's reason.
 //!
-//! Times are local wall-clock times without offset on a 12-hour clock, never UTC: the
+//! Times are local wall-clock times without offset, never UTC: DPD Germany writes
+//! `dd.MM.yyyy, HH:mm`, the BeNeLux services `M/d/yyyy h:mm:ss tt` (12-hour). The
 //! sample's times are the scanning depot's own (Belgian times at `Puurs (BE)`, reference
 //! §2.3). They are read in the zone of the location's country where that country keeps one
 //! zone ([`ZoneSource::Location`]: a scan in Great Britain is an hour behind Germany), else
@@ -42,8 +43,18 @@ pub struct Dpd;
 /// The zone DPD DE's local times are written in.
 const ZONE: Tz = Tz::Europe__Berlin;
 
-/// The chrono form of DPD's `M/d/yyyy h:mm:ss tt` (12-hour clock: `%I` with `%p`).
-const DATE_FORMAT: &str = "%m/%d/%Y %I:%M:%S %p";
+/// DPD Germany's date, `dd.MM.yyyy, HH:mm`, in every language of its answers (parsers
+/// written against live DE answers: `09.09.2025, 11:19` under `en_DE`, `20.01.2026, 12:23`
+/// under `de_DE`).
+const GERMAN_DATE: &str = "%d.%m.%Y, %H:%M";
+
+/// The BeNeLux services' date, `M/d/yyyy h:mm:ss tt`, a 12-hour clock (`%I` with `%p`), as
+/// in Karrio's sample and DPD Netherlands' documentation (`7/30/2021 9:54:00 AM`).
+const BENELUX_DATE: &str = "%m/%d/%Y %I:%M:%S %p";
+
+/// Both, for the error of a date in neither form (never guessed: DPD Cloud's
+/// `01/06/2012, 02:09` could be either day or month first).
+const DATE_FORMS: &str = "dd.MM.yyyy, HH:mm or M/d/yyyy h:mm:ss tt";
 
 impl Carrier for Dpd {
     fn id(&self) -> &'static str {
@@ -88,7 +99,8 @@ fn event(
             info.status
         ))
     })?;
-    let local = parse_local_time(&date.content, DATE_FORMAT, "M/d/yyyy h:mm:ss tt")?;
+    let local = parse_local_time(&date.content, GERMAN_DATE, DATE_FORMS)
+        .or_else(|_| parse_local_time(&date.content, BENELUX_DATE, DATE_FORMS))?;
     let location = info
         .location
         .as_ref()
@@ -128,7 +140,11 @@ fn classify(code: &str, text: Option<&str>) -> (Status, Option<SubCode>) {
         // go out hours early).
         "AT_DELIVERY_DEPOT" => (Status::InTransit, Some(SubCode::AtDestinationDepot)),
         "DELIVERED" => (Status::Delivered, delivered_sub(text)),
-        // Karrio's sample.
+        // Beyond the WSDL, seen live in DPD Germany's tracking (a shipped app added them to
+        // its mapping): the vehicle, and a sender's drop-off at a parcel shop.
+        "OUT_FOR_DELIVERY" => (Status::OutForDelivery, Some(SubCode::OnVehicle)),
+        "HANDOVER_CONSIGNOR_TO_PARCELSHOP" => (Status::InTransit, Some(SubCode::PickedUp)),
+        // The BeNeLux services' event codes (Karrio's sample; DPD NL integrators list them).
         "PickedUp" => (Status::InTransit, Some(SubCode::PickedUp)),
         "BetweenDepots" => (Status::InTransit, Some(SubCode::Processing)),
         "Depot" => (Status::InTransit, Some(SubCode::AtDestinationDepot)),
@@ -350,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn the_wsdl_milestones_are_read() {
+    fn the_milestones_are_read() {
         use Status::*;
         let cases = [
             ("SHIPMENT", InfoReceived, None),
@@ -363,6 +379,12 @@ mod tests {
                 Some(SubCode::AtDestinationDepot),
             ),
             ("DELIVERED", Delivered, None),
+            ("OUT_FOR_DELIVERY", OutForDelivery, Some(SubCode::OnVehicle)),
+            (
+                "HANDOVER_CONSIGNOR_TO_PARCELSHOP",
+                InTransit,
+                Some(SubCode::PickedUp),
+            ),
         ];
         for (code, status, sub) in cases {
             assert_eq!(classify(code, Some("x")), (status, sub), "{code}");
@@ -488,10 +510,28 @@ mod tests {
     }
 
     #[test]
-    fn a_24_hour_date_is_a_time_error() {
-        let body = envelope(&status_info("Depot", "x", "17.08.2021 19:11:26"));
-        let error = map(&body, Some(b"01234567890123")).expect_err("poison");
-        assert_eq!(error.class(), "time");
+    fn dates_in_neither_form_are_time_errors() {
+        for date in [
+            "8/17/2021 19:11:26",
+            "17.08.2021 19:11:26",
+            "01/06/2012, 02:09",
+        ] {
+            let body = envelope(&status_info("Depot", "x", date));
+            let error = map(&body, Some(b"01234567890123")).expect_err("poison");
+            assert_eq!(error.class(), "time", "{date}");
+        }
+    }
+
+    #[test]
+    fn german_dates_are_day_first_on_a_24_hour_clock() {
+        let body = envelope(&status_info("Depot", "x", "09.10.2025, 19:11"));
+        let events = map(&body, Some(b"01234567890123")).expect("maps");
+        let time = &events[0].time;
+        assert_eq!(
+            time.local.map(|t| t.to_string()).as_deref(),
+            Some("2025-10-09 19:11:00")
+        );
+        assert_eq!(time.utc.to_rfc3339(), "2025-10-09T17:11:00+00:00");
     }
 
     #[test]
