@@ -99,8 +99,12 @@ fn event(
             info.status
         ))
     })?;
-    let local = parse_local_time(&date.content, GERMAN_DATE, DATE_FORMS)
-        .or_else(|_| parse_local_time(&date.content, BENELUX_DATE, DATE_FORMS))?;
+    let form = if date.content.contains('/') {
+        BENELUX_DATE
+    } else {
+        GERMAN_DATE
+    };
+    let local = parse_local_time(&date.content, form, DATE_FORMS)?;
     let location = info
         .location
         .as_ref()
