@@ -6,8 +6,12 @@
 //!
 //! Codes follow the official "Hermes Germany Eventcodes" table (the 4-digit "2x2" codes;
 //! reference §2.5, Karrio `modules/connectors/hermes/vendor/Hermes Germany Eventcodes.csv`).
-//! Every documented code is an arm of [`meaning`]; anything else is `UNKNOWN`, including
-//! the 9-digit "3x3" codes and the OpenAPI's `0-0-0` example, which the docs do not pin down.
+//! Every documented code is an arm of [`meaning`]; anything else is `UNKNOWN`. The OpenAPI
+//! describes `code` as "3 digits with leading '0'" with the example `0-0-0`: three groups of
+//! three digits, i.e. the table's 9-digit "3x3" codes, which it maps to the 2x2 codes. No
+//! real answer shows which form is sent, so both are read: a 3x3 code (`050001000` or
+//! `050-001-000`) means the 2x2 code the table gives it ([`codes::THREE_BY_THREE`]); the
+//! event keeps the code as sent.
 //!
 //! Decisions where the table and the status model need a ruling:
 //! - 0600/0700/0800/0900 ("not yet arrived at the depot after 1/2/7/28 days") are carrier
@@ -22,6 +26,8 @@
 //!   to the merchant, not a return to sender.
 //! - Preference, note and measurement codes (9040/9041, 93xx) never change the status
 //!   (reference §4.2 "package.info"): they are info events, not unknown codes.
+
+mod codes;
 
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
@@ -111,7 +117,7 @@ fn map_shipment(shipment: &ShipmentInfo) -> Result<Vec<CarrierEvent>, MapError> 
     let direction = if shipment
         .status
         .iter()
-        .any(|status| CUSTOMER_RETURN_CODES.contains(&status.code.trim()))
+        .any(|status| CUSTOMER_RETURN_CODES.contains(&two_by_two(&status.code)))
     {
         Direction::Return
     } else {
@@ -151,7 +157,7 @@ fn map_status(
 ) -> CarrierEvent {
     let code = status.code.trim();
     let text = status.description.as_deref().unwrap_or_default();
-    let event = match meaning(code, text, direction) {
+    let event = match meaning(two_by_two(code), text, direction) {
         Meaning::Status(mapped) => mapped.event(tracking.clone(), time),
         Meaning::Correction(voids) => CarrierEvent::correction(tracking.clone(), time, voids),
         Meaning::Info => CarrierEvent::info(tracking.clone(), time),
@@ -170,6 +176,32 @@ fn map_status(
         event = event.direction(Direction::Return);
     }
     event
+}
+
+/// The 2x2 code `code` stands for: itself, or for a 3x3 code (nine digits, bare or in
+/// three dashed groups) the 2x2 code of the table; a 3x3 code the table lacks stays as it
+/// is (and so `UNKNOWN`).
+fn two_by_two(code: &str) -> &str {
+    let code = code.trim();
+    let mut digits = [0u8; 9];
+    let mut len = 0;
+    for byte in code.bytes().filter(|byte| *byte != b'-') {
+        if len == digits.len() || !byte.is_ascii_digit() {
+            return code;
+        }
+        digits[len] = byte;
+        len += 1;
+    }
+    let dashes = code.len() - len;
+    let grouped = dashes == 2 && code.split('-').all(|group| group.len() == 3);
+    if len != digits.len() || (dashes != 0 && !grouped) {
+        return code;
+    }
+    // Nine ASCII digits.
+    let three_by_three = std::str::from_utf8(&digits).unwrap_or_default();
+    codes::THREE_BY_THREE
+        .binary_search_by_key(&three_by_three, |(code, _)| code)
+        .map_or(code, |i| codes::THREE_BY_THREE[i].1)
 }
 
 /// Hermes sends `2020-12-04T07:58:24+01:00`; a time without offset is read in Hermes'
@@ -460,6 +492,119 @@ mod tests {
 
     fn outbound(code: &str) -> Meaning {
         meaning(code, "", Direction::Outbound)
+    }
+
+    /// The transcribed table against the documented 2x2 codes: sorted, nine digits each,
+    /// every target documented and every documented code reached.
+    #[test]
+    fn the_three_by_three_table_covers_the_documented_codes() {
+        let table = &codes::THREE_BY_THREE;
+        assert!(table.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        for (three, two) in table {
+            assert!(
+                three.len() == 9 && three.bytes().all(|b| b.is_ascii_digit()),
+                "{three}"
+            );
+            assert!(DOCUMENTED.contains(two), "{three} → {two}");
+        }
+        for code in DOCUMENTED {
+            assert!(
+                table.iter().any(|(_, two)| two == code),
+                "{code} has no 3x3 code"
+            );
+        }
+    }
+
+    #[test]
+    fn three_by_three_codes_mean_their_two_by_two_code() {
+        // Rows of the vendor table.
+        for (three, two) in [
+            ("050001000", "3000"),
+            ("060003004", "3731"),
+            ("090003008", "3530"),
+            ("065002008", "4062"),
+            ("125001009", "7500"),
+            ("390020301", "9399"),
+        ] {
+            assert_eq!(two_by_two(three), two, "{three}");
+        }
+        assert_eq!(two_by_two(" 050-001-000 "), "3000");
+        for as_sent in [
+            "3000",
+            "0-0-0",
+            "999999999",
+            "05-0001000",
+            "0500010000",
+            "05000100x",
+        ] {
+            assert_eq!(two_by_two(as_sent), as_sent.trim());
+        }
+    }
+
+    /// Every fixture with its 2x2 codes written as 3x3 codes (bare and dashed by turns)
+    /// maps to the same statuses, corrections and info events; the events keep the codes
+    /// as sent.
+    #[test]
+    fn a_body_in_three_by_three_codes_maps_as_in_two_by_two_codes() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/carriers/hermes"
+        );
+        let mut bodies = 0;
+        for entry in std::fs::read_dir(dir).expect("fixtures") {
+            let path = entry.expect("entry").path();
+            let name = path.to_string_lossy().into_owned();
+            if !name.ends_with(".json") || name.ends_with(".expected.json") {
+                continue;
+            }
+            let payload = std::fs::read_to_string(&path).expect("fixture");
+            let Ok(expected) = map(&payload) else {
+                continue;
+            };
+            let mut body: serde_json::Value = serde_json::from_str(&payload).expect("json");
+            let mut turn = 0;
+            let shipments = body["shipmentinfo"].as_array_mut().expect("shipments");
+            for status in shipments.iter_mut().flat_map(|s| {
+                s.get_mut("status")
+                    .and_then(serde_json::Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+            }) {
+                let Some(two) = status["code"].as_str() else {
+                    continue;
+                };
+                let Some((three, _)) = codes::THREE_BY_THREE.iter().find(|(_, t)| *t == two) else {
+                    continue;
+                };
+                turn += 1;
+                status["code"] = if turn % 2 == 0 {
+                    format!("{}-{}-{}", &three[..3], &three[3..6], &three[6..]).into()
+                } else {
+                    (*three).into()
+                };
+            }
+            let sent: Vec<String> = body["shipmentinfo"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|s| s["status"].as_array().into_iter().flatten())
+                .filter_map(|status| status["code"].as_str())
+                .map(|code| code.trim().to_owned())
+                .collect();
+            let rewritten = body.to_string();
+            let actual = map(&rewritten).expect("maps as the 2x2 body does");
+            let outcome = |events: &[CarrierEvent]| {
+                events
+                    .iter()
+                    .map(|e| (e.status, e.sub_status, e.correction, e.info, e.direction))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(outcome(&actual), outcome(&expected), "{name}");
+            let kept: Vec<&str> = actual.iter().map(|e| e.codes[0].value.as_ref()).collect();
+            assert_eq!(kept, sent, "{name}: the codes as sent");
+            bodies += 1;
+        }
+        assert!(bodies >= 15, "fixtures read: {bodies}");
     }
 
     fn mapped(code: &str) -> Mapped {
