@@ -133,9 +133,9 @@ fn event(
 /// description, read only to tell a delivery to a neighbour apart.
 fn classify(code: &str, text: Option<&str>) -> (Status, Option<SubCode>) {
     match code {
-        // The WSDL's milestones (German captions in brackets, from a Business Central
-        // client: "Versandauftrag erhalten", "... akzeptiert", "Versanddepot", "unterwegs",
-        // "Auslieferdepot", "Ausgeliefert").
+        // The WSDL's milestones; in German (captions of a Business Central client)
+        // "Versandauftrag erhalten", "... akzeptiert", "Versanddepot", "unterwegs",
+        // "Auslieferdepot", "Ausgeliefert".
         "SHIPMENT" => (Status::InfoReceived, None),
         "ACCEPTED" => (Status::InTransit, Some(SubCode::PickedUp)),
         "AT_SENDING_DEPOT" | "ON_THE_ROAD" => (Status::InTransit, Some(SubCode::Processing)),
