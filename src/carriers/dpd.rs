@@ -148,8 +148,12 @@ fn classify(code: &str, text: Option<&str>) -> (Status, Option<SubCode>) {
         // its mapping): the vehicle, and a sender's drop-off at a parcel shop.
         "OUT_FOR_DELIVERY" => (Status::OutForDelivery, Some(SubCode::OnVehicle)),
         "HANDOVER_CONSIGNOR_TO_PARCELSHOP" => (Status::InTransit, Some(SubCode::PickedUp)),
-        // The BeNeLux services' event codes (Karrio's sample; DPD NL integrators list them).
+        // The BeNeLux services' event codes (Karrio's sample; DPD NL integrators list them,
+        // with `Warehouse` "held for consolidation/rerouting" and `Consolidation` too vague to
+        // map: they stay unknown).
         "PickedUp" => (Status::InTransit, Some(SubCode::PickedUp)),
+        // "At cross border checking (for non-EU shipments)": routine, not a hold.
+        "Customs" => (Status::InTransit, Some(SubCode::CustomsProcessing)),
         "BetweenDepots" => (Status::InTransit, Some(SubCode::Processing)),
         "Depot" => (Status::InTransit, Some(SubCode::AtDestinationDepot)),
         "Courier" => (Status::OutForDelivery, Some(SubCode::OnVehicle)),
@@ -384,6 +388,7 @@ mod tests {
             ),
             ("DELIVERED", Delivered, None),
             ("OUT_FOR_DELIVERY", OutForDelivery, Some(SubCode::OnVehicle)),
+            ("Customs", InTransit, Some(SubCode::CustomsProcessing)),
             (
                 "HANDOVER_CONSIGNOR_TO_PARCELSHOP",
                 InTransit,
@@ -420,7 +425,14 @@ mod tests {
 
     #[test]
     fn undocumented_codes_are_unknown_never_in_transit() {
-        for code in ["in_transit", "delivered", "Returned", "AT_PARCELSHOP", ""] {
+        for code in [
+            "in_transit",
+            "delivered",
+            "Returned",
+            "Warehouse",
+            "Consolidation",
+            "",
+        ] {
             assert_eq!(classify(code, None), (Status::Unknown, None), "{code}");
         }
     }
