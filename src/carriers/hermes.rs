@@ -183,24 +183,17 @@ fn map_status(
 /// is (and so `UNKNOWN`).
 fn two_by_two(code: &str) -> &str {
     let code = code.trim();
-    let mut digits = [0u8; 9];
-    let mut len = 0;
-    for byte in code.bytes().filter(|byte| *byte != b'-') {
-        if len == digits.len() || !byte.is_ascii_digit() {
-            return code;
+    let bare = match *code.as_bytes() {
+        [a, b, c, b'-', d, e, f, b'-', g, h, i] | [a, b, c, d, e, f, g, h, i] => {
+            [a, b, c, d, e, f, g, h, i]
         }
-        digits[len] = byte;
-        len += 1;
-    }
-    let dashes = code.len() - len;
-    let grouped = dashes == 2 && code.split('-').all(|group| group.len() == 3);
-    if len != digits.len() || (dashes != 0 && !grouped) {
+        _ => return code,
+    };
+    let Ok(bare) = std::str::from_utf8(&bare) else {
         return code;
-    }
-    // Nine ASCII digits.
-    let three_by_three = std::str::from_utf8(&digits).unwrap_or_default();
+    };
     codes::THREE_BY_THREE
-        .binary_search_by_key(&three_by_three, |(code, _)| code)
+        .binary_search_by_key(&bare, |(three, _)| three)
         .map_or(code, |i| codes::THREE_BY_THREE[i].1)
 }
 
