@@ -240,18 +240,21 @@ fn every_registered_carrier_has_fixtures_and_every_folder_names_a_carrier() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Whether `status` with `sub` (none: `-`) fits one of `patterns` (`STATUS.sub`, `STATUS.*`).
+/// Whether `status` with `sub` (none: `-`) fits one of `patterns` (`STATUS.sub`, `STATUS.*`;
+/// `INFO` for an info event, which `status` then names).
 fn fits(status: &str, sub: &str, patterns: &[Value]) -> bool {
     patterns.iter().filter_map(Value::as_str).any(|pattern| {
-        pattern
-            .split_once('.')
-            .is_some_and(|(want, want_sub)| want == status && (want_sub == "*" || want_sub == sub))
+        pattern == status
+            || pattern.split_once('.').is_some_and(|(want, want_sub)| {
+                want == status && (want_sub == "*" || want_sub == sub)
+            })
     })
 }
 
 /// DHL texts captured from real responses, verbatim, each with its source
 /// (`tests/fixtures/texts/dhl.json`): each one, as the one event of a body with the status
-/// code it came with, maps to an `expected` status (or an `acceptable`, coarser one). An
+/// code (and parcel-de's `statusDetailed`) it came with, maps to an `expected` status (or an
+/// `acceptable`, coarser one; `INFO` for an info event). An
 /// event that came without a code may stay `UNKNOWN` where only a terminal status would be
 /// right: a text alone never gives one.
 #[test]
@@ -270,7 +273,13 @@ fn captured_dhl_texts_map_as_the_status_model_prescribes() {
     let mut wrong = Vec::new();
     for (i, case) in corpus.iter().enumerate() {
         let mut event = serde_json::json!({ "timestamp": "2024-06-10T10:00:00" });
-        for field in ["statusCode", "status", "description", "remark"] {
+        for field in [
+            "statusCode",
+            "statusDetailed",
+            "status",
+            "description",
+            "remark",
+        ] {
             if let Some(value) = case.get(field) {
                 event[field] = value.clone();
             }
@@ -292,7 +301,10 @@ fn captured_dhl_texts_map_as_the_status_model_prescribes() {
             timestamp_ms: None,
         };
         let events = serde_json::to_value(dhl.map(&raw).expect("maps")).unwrap_or_default();
-        let status = events[0]["status"].as_str().unwrap_or_default();
+        let status = match events[0]["info"].as_bool() {
+            Some(true) => "INFO",
+            _ => events[0]["status"].as_str().unwrap_or_default(),
+        };
         let sub = events[0]["sub_status"].as_str().unwrap_or("-");
         let none = Vec::new();
         let expected = case["expected"].as_array().unwrap_or(&none);

@@ -17,6 +17,11 @@
 //! makes a parcel delivered). `unknown` and unrecognised codes take a non-terminal status
 //! from the text when it names one, else they are [`Status::Unknown`].
 //!
+//! parcel-de's events (DHL Paket) also carry DHL's own codes in `statusDetailed`,
+//! `ICE_RIC_STD` (`DLVRD_SECPL_ZU`): those are read with the ICE/RIC table of the XML
+//! tracking ([`dhl_parcel_de`](super::dhl_parcel_de)) and outrank code and text, so an event
+//! maps the same through either API ([`detailed_codes`]).
+//!
 //! `returnFlag: true` marks a return to sender (not a customer return label): a `delivered`
 //! event is then `RETURNED_TO_SENDER.received`, and `transit`/`failure` events from the
 //! turn of the return on (the first `failure` or return text) are `RETURNING_TO_SENDER`.
@@ -30,11 +35,12 @@
 
 mod pull;
 
+use super::dhl_parcel_de::{Mapping, map_codes, on_return, reason_owner};
 use super::dhl_text::{NON_TERMINAL, classify_text, sub_from_text};
 use super::{Carrier, MapError, RawRecord};
 use crate::domain::{
-    CarrierEvent, EventId, EventTime, IdHasher, Location, Status, SubCode, TimeError,
-    TrackingNumber, ZoneSource, parse_iso_local, parse_local_time, parse_offset_time,
+    CarrierEvent, Correction, EventId, EventTime, IdHasher, Location, ReasonOwner, Status, SubCode,
+    TimeError, TrackingNumber, ZoneSource, parse_iso_local, parse_local_time, parse_offset_time,
     zone_of_country,
 };
 use chrono::{DateTime, Utc};
@@ -100,6 +106,9 @@ struct Event<'a> {
     location: Option<Place<'a>>,
     #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     status_code: Option<Cow<'a, str>>,
+    /// parcel-de: `ICE_RIC_STD`, DHL Paket's own event codes (see [`detailed_codes`]).
+    #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
+    status_detailed: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
     status: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "super::borrowed_text")]
@@ -280,6 +289,22 @@ struct Reading<'a> {
     time: EventTime,
     status: Status,
     sub: Option<SubCode>,
+    /// From `statusDetailed`: an info event, a correction, or a reason owner.
+    detailed: Detailed,
+}
+
+/// What a parcel-de `statusDetailed` adds to the status it gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detailed {
+    /// None, or one the ICE/RIC table does not know: the status code and text decide.
+    Status,
+    /// The status and sub-code come from the ICE/RIC table; the reason's owner too where
+    /// the RIC tells it.
+    Codes(Option<ReasonOwner>),
+    /// A data-service notice or money transfer: says nothing about where the parcel is.
+    Info,
+    /// `STORN`: the driver deleted the previous event.
+    Correction,
 }
 
 /// Appends the unified events of one shipment to `out`.
@@ -322,14 +347,32 @@ fn shipment_events(
     out.reserve_exact(readings.len());
     out.extend(readings.into_iter().map(|r| {
         let returning = return_flag && turn.is_none_or(|turn| r.time.millis() >= turn);
-        let (status, sub) = if returning {
-            lower_text(r.event, &mut text);
-            returned(r.code, r.status, r.sub, &text)
-        } else {
-            (r.status, r.sub)
+        let (status, sub) = match r.detailed {
+            _ if !returning => (r.status, r.sub),
+            Detailed::Status => {
+                lower_text(r.event, &mut text);
+                returned(r.code, r.status, r.sub, &text)
+            }
+            // By the status, as the XML tracking reads `ruecksendung`.
+            Detailed::Codes(_) => {
+                lower_text(r.event, &mut text);
+                on_return(r.status, r.sub, &text)
+            }
+            Detailed::Info | Detailed::Correction => (r.status, r.sub),
         };
         let is_latest = Some(r.time.millis()) == latest;
-        let mut event = CarrierEvent::new(tracking.clone(), r.time, status, sub);
+        let mut event = match r.detailed {
+            Detailed::Status | Detailed::Codes(None) => {
+                CarrierEvent::new(tracking.clone(), r.time, status, sub)
+            }
+            Detailed::Codes(Some(owner)) => {
+                CarrierEvent::new(tracking.clone(), r.time, status, sub).reason_owner(owner)
+            }
+            Detailed::Info => CarrierEvent::info(tracking.clone(), r.time),
+            Detailed::Correction => {
+                CarrierEvent::correction(tracking.clone(), r.time, Correction::Latest)
+            }
+        };
         if let Some(code) = &r.event.status_code {
             event = event.code("statusCode", code.clone());
         } else if let Some(text) = r.event.description.as_ref().or(r.event.status.as_ref()) {
@@ -337,6 +380,9 @@ fn shipment_events(
             // events of one minute and place ("Shipment Accepted", "Shipment picked up"),
             // which would otherwise share their identity and one be dropped as a duplicate.
             event = event.code("text", text.clone());
+        }
+        if let Some(detailed) = &r.event.status_detailed {
+            event = event.code("statusDetailed", detailed.clone());
         }
         event
             .text(
@@ -379,14 +425,43 @@ fn read<'a>(
             })
             .and_then(|status| status.status_code.as_deref())
     }));
-    let (status, sub) = decide_remembered(code, event, text);
+    let detailed = event.status_detailed.as_deref().and_then(detailed_codes);
+    let ((status, sub), detailed) = match detailed {
+        Some((Mapping::To(status, sub), ric)) => {
+            let sub = sub.or_else(|| {
+                lower_text(event, text);
+                sub_from_text(text, status)
+            });
+            ((status, sub), Detailed::Codes(reason_owner(ric)))
+        }
+        Some((Mapping::Info, _)) => ((Status::Unknown, None), Detailed::Info),
+        Some((Mapping::Correction, _)) => ((Status::Unknown, None), Detailed::Correction),
+        Some((Mapping::Unmapped, _)) | None => {
+            (decide_remembered(code, event, text), Detailed::Status)
+        }
+    };
     Ok(Reading {
         event,
         code,
         time,
         status,
         sub,
+        detailed,
     })
+}
+
+/// parcel-de's `statusDetailed`, `ICE_RIC_STD` (`DLVRD_SECPL_ZU`: delivered, to the drop-off
+/// place, standard code `ZU`), as DHL Paket's events carry it (captured in real parcels'
+/// events, joethei/ha-dhl; DHL's OpenAPI 1.4 documents the field as "detailed status"):
+/// the ICE event code, its RIC reason and the standard event code of the DHL Parcel DE
+/// tracking, read with that mapper's table. What it says, and the RIC; `None` for any other
+/// form (the field is free text elsewhere).
+fn detailed_codes(detailed: &str) -> Option<(Mapping, &str)> {
+    let (ice, rest) = detailed.split_once('_')?;
+    let (ric, standard) = rest.split_once('_')?;
+    let code = |part: &str, len| part.len() == len && part.bytes().all(|b| b.is_ascii_uppercase());
+    (code(ice, 5) && code(ric, 5) && code(standard, 2))
+        .then(|| (map_codes(ice, ric, standard), ric))
 }
 
 /// The event's texts (`status | description | remark`), lower-cased, without HTML tags and
@@ -572,6 +647,150 @@ mod tests {
         Dhl.map(&raw).expect("maps")
     }
 
+    /// The one event of a parcel-de shipment with a `statusDetailed`, as DHL Paket sends it.
+    fn detailed(code: &str, detailed: &str, description: &str, flag: bool) -> CarrierEvent {
+        let body = serde_json::json!({
+            "id": "00340434161094042557",
+            "service": "parcel-de",
+            "returnFlag": flag,
+            "events": [{
+                "timestamp": "2026-10-06T15:37:00",
+                "statusCode": code,
+                "status": detailed.rsplit('_').next(),
+                "statusDetailed": detailed,
+                "description": description,
+            }],
+        });
+        let mut events = map(&body.to_string());
+        assert_eq!(events.len(), 1, "{detailed}");
+        events.remove(0)
+    }
+
+    /// parcel-de's `statusDetailed` (`ICE_RIC_STD`) is read with DHL's ICE/RIC table, as
+    /// the XML tracking's codes are: it says what the text does not.
+    #[test]
+    fn status_detailed_is_read_with_the_ice_ric_table() {
+        use Status::*;
+        use SubCode::*;
+        let zugestellt = "Die Sendung wurde zugestellt.";
+        let cases = [
+            // Captured (joethei/ha-dhl): the text says only "delivered".
+            (
+                "delivered",
+                "DLVRD_SECPL_ZU",
+                zugestellt,
+                (Delivered, Some(SafePlace)),
+            ),
+            (
+                "delivered",
+                "DLVRD_NGHBR_ZU",
+                zugestellt,
+                (Delivered, Some(Neighbour)),
+            ),
+            ("delivered", "DLVRD_UNKNW_ZU", zugestellt, (Delivered, None)),
+            // Captured: on the way to the locker is not in it yet.
+            (
+                "transit",
+                "LDTMV_PCKST_PO",
+                "Die Sendung befindet sich auf dem Weg zur Packstation.",
+                (OutForDelivery, Some(OnVehicle)),
+            ),
+            (
+                "transit",
+                "HLDCC_LDPCK_LA",
+                "Die Sendung liegt in der Packstation zur Abholung bereit.",
+                (AvailableForPickup, Some(Locker)),
+            ),
+            // The reason from the RIC, where the text has none.
+            (
+                "failure",
+                "NTDEL_NHOME_ZN",
+                "Die Sendung konnte nicht zugestellt werden.",
+                (DeliveryFailed, Some(RecipientAbsent)),
+            ),
+            // The sub-code from the text, where the RIC has none.
+            (
+                "delivered",
+                "DLVRD_UNKNW_ZU",
+                "Die Sendung wurde an einen Nachbarn zugestellt.",
+                (Delivered, Some(Neighbour)),
+            ),
+            // Handed to customs under `delivered`: not at the recipient.
+            (
+                "delivered",
+                "DLVRD_CUSTM_ZU",
+                zugestellt,
+                (InTransit, Some(CustomsProcessing)),
+            ),
+        ];
+        for (code, codes, text, want) in cases {
+            let event = detailed(code, codes, text, false);
+            assert_eq!((event.status, event.sub_status), want, "{codes}");
+            assert_eq!(
+                event
+                    .codes
+                    .last()
+                    .map(|c| (c.name.as_ref(), c.value.as_str())),
+                Some(("statusDetailed", codes))
+            );
+        }
+        // Stopped by the sender: its owner is the shipper, as the RIC says.
+        let held = detailed(
+            "transit",
+            "ADVIS_STBSD_DD",
+            "Die Sendung wurde gestoppt.",
+            false,
+        );
+        assert_eq!(
+            (held.status, held.sub_status),
+            (Exception, Some(SubCode::Held))
+        );
+        assert_eq!(held.reason_owner, ReasonOwner::Shipper);
+        // A data-service notice says nothing about where the parcel is.
+        let notice = detailed(
+            "transit",
+            "ADVIS_PFLOC_DD",
+            "Für diese Sendung wurde ein Ablageort als Empfangsoption vorgemerkt.",
+            false,
+        );
+        assert!(notice.info && notice.status == Unknown, "{notice:?}");
+        // The driver deleted the previous scan.
+        let storno = detailed("transit", "STORN_NRQRD_AA", "Storno", false);
+        assert_eq!(storno.correction, Some(Correction::Latest));
+        // `returnFlag`: a delivery is back at the sender, progress is on the way back.
+        let back = detailed("delivered", "DLVRD_ACCPT_ZU", zugestellt, true);
+        assert_eq!(
+            (back.status, back.sub_status),
+            (ReturnedToSender, Some(Received))
+        );
+        let loaded = detailed("transit", "SRTED_NRQRD_PO", "Zustellfahrzeug", true);
+        assert_eq!(loaded.status, ReturningToSender);
+    }
+
+    /// Any other `statusDetailed` (free text, another form, a code outside DHL's table)
+    /// leaves the status code and text to decide; it is kept as a raw code.
+    #[test]
+    fn other_status_detailed_leaves_code_and_text_to_decide() {
+        let loaded = "Die Sendung wurde in das Zustellfahrzeug geladen.";
+        let want = (Status::OutForDelivery, Some(SubCode::OnVehicle));
+        for other in [
+            "Auf dem Weg zur Zustellbasis",
+            "ZZZZZ_NRQRD_LA",
+            "SRTED_NRQRD",
+            "srted_nrqrd_po",
+            "SRTED_NRQRD_PO_X",
+            "SRTED__PO",
+        ] {
+            let event = detailed("transit", other, loaded, false);
+            assert_eq!((event.status, event.sub_status), want, "{other}");
+            assert_eq!(event.codes.last().map(|c| c.value.as_str()), Some(other));
+        }
+        // Under `pre-transit` the text could not make it out for delivery; nor can a code
+        // the table does not know.
+        let event = detailed("pre-transit", "ZZZZZ_NRQRD_LA", loaded, false);
+        assert_eq!(event.status, Status::InfoReceived);
+    }
+
     /// What the remembered decision gives, the first time and again, is what deciding
     /// afresh gives: for each code and text, a missing text and an empty one apart.
     #[test]
@@ -603,6 +822,7 @@ mod tests {
                         timestamp: Cow::Borrowed("2024-06-10T07:03:00"),
                         location: None,
                         status_code: code.map(Cow::Borrowed),
+                        status_detailed: None,
                         status: status.clone(),
                         description: description.clone(),
                         remark: None,

@@ -389,13 +389,19 @@ fn piece_event(
         _ => sub,
     };
     let mut event = CarrierEvent::new(tracking.clone(), time, status, sub);
-    // Reasons whose owner the sub-code alone does not tell.
-    match ric.as_str() {
-        "STBSD" | "HLDSR" => event = event.reason_owner(ReasonOwner::Shipper),
-        "FRMJR" => event = event.reason_owner(ReasonOwner::ForceMajeure),
-        _ => {}
+    if let Some(owner) = reason_owner(&ric) {
+        event = event.reason_owner(owner);
     }
     Ok(described(event, fields))
+}
+
+/// Who owns the reason, for the RIC reasons whose owner the sub-code alone does not tell.
+pub(super) fn reason_owner(ric: &str) -> Option<ReasonOwner> {
+    match ric {
+        "STBSD" | "HLDSR" => Some(ReasonOwner::Shipper),
+        "FRMJR" => Some(ReasonOwner::ForceMajeure),
+        _ => None,
+    }
 }
 
 /// Who took a delivery, from DHL's `recipient-id-text` values, lower-cased as the piece
@@ -453,7 +459,11 @@ fn berlin_time(value: &str) -> Result<EventTime, MapError> {
 }
 
 /// An event marked `ruecksendung="true"`: part of a return to sender.
-fn on_return(status: Status, sub: Option<SubCode>, text: &str) -> (Status, Option<SubCode>) {
+pub(super) fn on_return(
+    status: Status,
+    sub: Option<SubCode>,
+    text: &str,
+) -> (Status, Option<SubCode>) {
     let returning = Status::ReturningToSender;
     match status {
         Status::Delivered => (Status::ReturnedToSender, Some(SubCode::Received)),
@@ -471,7 +481,7 @@ fn on_return(status: Status, sub: Option<SubCode>, text: &str) -> (Status, Optio
 
 /// What an ICE/RIC/standard-event-code triple means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mapping {
+pub(super) enum Mapping {
     To(Status, Option<SubCode>),
     /// Voids the previous event (`STORN`).
     Correction,
@@ -482,8 +492,9 @@ enum Mapping {
 }
 
 /// DHL's ICE event codes (with the RIC reason and the standard event code where they
-/// change the meaning), from DHL's ICE/RIC table of July 2024.
-fn map_codes(ice: &str, ric: &str, standard: &str) -> Mapping {
+/// change the meaning), from DHL's ICE/RIC table of July 2024. The `dhl` mapper reads
+/// parcel-de's `statusDetailed` (`ICE_RIC_STD`) with it too.
+pub(super) fn map_codes(ice: &str, ric: &str, standard: &str) -> Mapping {
     use Mapping::{Correction, Info, To};
     use Status::*;
     use SubCode::*;

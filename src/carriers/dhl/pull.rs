@@ -39,6 +39,7 @@ enum Field {
     Timestamp,
     Location,
     StatusCode,
+    StatusDetailed,
     Description,
     Remark,
     Address,
@@ -65,6 +66,7 @@ impl Field {
             "timestamp" => Field::Timestamp,
             "location" => Field::Location,
             "statusCode" => Field::StatusCode,
+            "statusDetailed" => Field::StatusDetailed,
             "description" => Field::Description,
             "remark" => Field::Remark,
             "address" => Field::Address,
@@ -157,12 +159,14 @@ fn shipment_field<'a>(
 
 fn event<'a>(json: &mut Json<'a>) -> Option<Event<'a>> {
     let (mut timestamp, mut location, mut seen) = (None, None, Seen::default());
-    let (mut status_code, mut status, mut description, mut remark) = (None, None, None, None);
+    let (mut status_code, mut status_detailed) = (None, None);
+    let (mut status, mut description, mut remark) = (None, None, None);
     json.each_field(|json, key| {
         let field = Field::of(key);
         let text = match field {
             Field::Timestamp => &mut timestamp,
             Field::StatusCode => &mut status_code,
+            Field::StatusDetailed => &mut status_detailed,
             Field::Status => &mut status,
             Field::Description => &mut description,
             Field::Remark => &mut remark,
@@ -182,6 +186,7 @@ fn event<'a>(json: &mut Json<'a>) -> Option<Event<'a>> {
         timestamp: timestamp?,
         location,
         status_code,
+        status_detailed,
         status,
         description,
         remark,
