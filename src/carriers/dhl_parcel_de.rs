@@ -1,5 +1,6 @@
 //! DHL Paket Germany: "DHL Parcel DE Tracking (Post & Parcel Germany)", the XML tracking
-//! API (`request="d-get-piece-detail"`, also `d-get-piece`), as in the reference §2.2:
+//! API (`request="d-get-piece-detail"`, also `d-get-piece` and
+//! `d-get-piece-events`), as in the reference §2.2:
 //! Karrio's `dpdhl`/`dhl_parcel_de` sample response, and DHL's ICE/RIC/event-code table
 //! `parcel_de_ice_event_ric_combinations_July_2024.csv` (Karrio
 //! `modules/connectors/dhl_parcel_de/vendors/`) for the codes beyond the reference's sample.
@@ -26,7 +27,9 @@
 //! else ACCPT is `recipient` and OTHER ("another person") `agent`.
 //!
 //! The `get-status-for-public-user` answer (`piece-status-public-list` of
-//! `piece-status-public`, its events direct children, `last-event-timestamp`) reads the same.
+//! `piece-status-public`, its events direct children, `last-event-timestamp`) reads the same,
+//! and so does the `d-get-piece-events` answer (the events of one piece as the root
+//! `piece-event-list`, with the list's `code`; its number is the record key's).
 //!
 //! Times are `dd.MM.yyyy HH:mm`, German local time without offset: read in Europe/Berlin
 //! ([`ZoneSource::CarrierDefault`]).
@@ -54,6 +57,11 @@ impl Carrier for DhlParcelDe {
         let mut lists = Vec::new();
         root.find("piece-shipment-list", &mut lists);
         root.find("piece-status-public-list", &mut lists);
+        // `d-get-piece-events` answers with the events of one piece as the root list.
+        let events_only = root.name == "piece-event-list";
+        if events_only {
+            lists.push(&root);
+        }
         for list in &lists {
             match list.code.as_deref().map(str::trim) {
                 None | Some("0") => {}
@@ -72,13 +80,22 @@ impl Carrier for DhlParcelDe {
         if lists.is_empty() && pieces.is_empty() {
             return Err(MapError::Shape(
                 "no `data` element named `piece-shipment-list`, `piece-shipment`, \
-                 `piece-status-public-list` or `piece-status-public`"
+                 `piece-status-public-list`, `piece-status-public` or `piece-event-list`"
                     .to_owned(),
             ));
         }
+        if events_only {
+            // Its `piece-identifier` lacks the piece code's leading `00`: the number is the
+            // record key's.
+            return piece_events(&root, raw.key_tracking_number()?);
+        }
         let mut events = Vec::new();
         for piece in pieces.into_iter().filter(|piece| piece.is_found()) {
-            events.extend(piece_events(piece, raw)?);
+            let tracking = match value(&piece.piece_code).or(value(&piece.piece_identifier)) {
+                Some(number) => TrackingNumber::parse(number)?,
+                None => raw.key_tracking_number()?,
+            };
+            events.extend(piece_events(piece, tracking)?);
         }
         Ok(events)
     }
@@ -306,12 +323,8 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// The unified events of one found piece.
-fn piece_events(piece: &Data, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
-    let tracking = match value(&piece.piece_code).or(value(&piece.piece_identifier)) {
-        Some(number) => TrackingNumber::parse(number)?,
-        None => raw.key_tracking_number()?,
-    };
+/// The unified events of one found piece (or of a `d-get-piece-events` answer).
+fn piece_events(piece: &Data, tracking: TrackingNumber) -> Result<Vec<CarrierEvent>, MapError> {
     let mut events = Vec::new();
     piece.find("piece-event", &mut events);
     let status_only = events.is_empty();
@@ -902,6 +915,31 @@ mod tests {
         assert!(error.to_string().contains("Log-in failed"));
         let none = r#"<data name="piece-shipment-list" code="100" error="No data found"/>"#;
         assert_eq!(map(none).expect("ok"), []);
+        // A `d-get-piece-events` answer: its code is checked as a list's, and its number
+        // is the record key's.
+        let events = r#"<data name="piece-event-list" code="0" piece-identifier="340434161094032954"><data name="piece-event" event-timestamp="18.03.2016 10:02" ice="DLVRD" ric="ACCPT" standard-event-code="ZU"/></data>"#;
+        assert_eq!(map(events).expect_err("no key"), MapError::MissingKey);
+        let raw = RawRecord {
+            key: Some(b"00340434161094032954"),
+            payload: events.as_bytes(),
+            ..RawRecord::default()
+        };
+        let [delivered] = DhlParcelDe
+            .map(&raw)
+            .expect("maps")
+            .try_into()
+            .expect("one");
+        assert_eq!(delivered.tracking_number.as_str(), "00340434161094032954");
+        assert_eq!(delivered.status, Status::Delivered);
+        let failed = events.replace(r#"code="0""#, r#"code="5" error="Log-in failed""#);
+        assert!(
+            map(&failed)
+                .expect_err("poison")
+                .to_string()
+                .contains("Log-in failed")
+        );
+        let none = events.replace(r#"code="0""#, r#"code="100""#);
+        assert_eq!(map(&none).expect("ok"), []);
     }
 
     #[test]
