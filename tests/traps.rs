@@ -278,7 +278,7 @@ fn unknown_codes_never_become_in_transit_nor_change_a_status() {
         ("gls", "unknown_code", "INWARE.NORMAL"),
         ("hermes", "unknown_code", "5000"),
         ("ups", "unknown_code", "171"),
-        ("fedex", "unknown_code", "AE"),
+        ("fedex", "unknown_code", "ZZ"),
     ];
     for registered in carriers::registry() {
         assert!(
