@@ -10,7 +10,8 @@
 //! values are attributes. A list `code` other than `0` is an error answer: "no data" (100,
 //! 200) has nothing to report, others (log-in failed...) are poison. A piece with an
 //! `error-status`/`piece-status` other than `0` is left out. A piece without events (the
-//! `d-get-piece` answer) reports its current status as one event.
+//! `d-get-piece` answer) reports its current status as one event. DHL reuses piece codes: a
+//! code given twice in one answer is the package of its newest use only.
 //!
 //! Each event is mapped by its ICE event code, refined by its RIC reason code and the TTPRO
 //! `standard-event-code` ([`map_codes`]); an ICE not in DHL's table falls back to the
@@ -89,15 +90,25 @@ impl Carrier for DhlParcelDe {
             // record key's.
             return piece_events(&root, raw.key_tracking_number()?);
         }
-        let mut events = Vec::new();
+        // DHL reuses piece codes: one answer may hold an earlier parcel under the same code
+        // (captured: a 2010 and a 2011 shipment). Only the newest use of a code is this
+        // package; the older, long delivered, would otherwise hold its terminal status
+        // against every event of the newer one.
+        let mut uses: Vec<(TrackingNumber, Vec<CarrierEvent>)> = Vec::new();
         for piece in pieces.into_iter().filter(|piece| piece.is_found()) {
             let tracking = match value(&piece.piece_code).or(value(&piece.piece_identifier)) {
                 Some(number) => TrackingNumber::parse(number)?,
                 None => raw.key_tracking_number()?,
             };
-            events.extend(piece_events(piece, tracking)?);
+            let events = piece_events(piece, tracking.clone())?;
+            let newest = |events: &[CarrierEvent]| events.iter().map(|e| e.time.utc).max();
+            match uses.iter_mut().find(|(number, _)| *number == tracking) {
+                Some((_, kept)) if newest(&events) > newest(kept) => *kept = events,
+                Some(_) => {}
+                None => uses.push((tracking, events)),
+            }
         }
-        Ok(events)
+        Ok(uses.into_iter().flat_map(|(_, events)| events).collect())
     }
 }
 
@@ -940,6 +951,34 @@ mod tests {
         );
         let none = events.replace(r#"code="0""#, r#"code="100""#);
         assert_eq!(map(&none).expect("ok"), []);
+    }
+
+    /// A piece code given twice in one answer (DHL reuses them) is the package of its
+    /// newest use, wherever that stands; other pieces are kept.
+    #[test]
+    fn a_reused_piece_code_is_its_newest_use() {
+        let piece = |code: &str, at: &str, ice: &str| {
+            format!(
+                r#"<data name="piece-shipment" piece-code="{code}"><data name="piece-event-list"><data name="piece-event" event-timestamp="{at}" ice="{ice}" ric="NRQRD" standard-event-code="AA"/></data></data>"#
+            )
+        };
+        let old = piece("00340433957654312359", "10.09.2010 13:44", "DLVRD");
+        let new = piece("00340433957654312359", "17.05.2011 15:48", "PARCV");
+        let other = piece("00340434161094015902", "01.01.2009 10:00", "DLVRD");
+        for pieces in [[&old, &new, &other], [&new, &other, &old]] {
+            let body = format!(
+                r#"<data name="piece-shipment-list" code="0">{}</data>"#,
+                pieces.map(String::as_str).concat()
+            );
+            let events = map(&body).expect("maps");
+            let statuses: Vec<_> = events
+                .iter()
+                .map(|e| (e.tracking_number.as_str(), e.status))
+                .collect();
+            assert_eq!(statuses.len(), 2, "{statuses:?}");
+            assert!(statuses.contains(&("00340433957654312359", Status::InfoReceived)));
+            assert!(statuses.contains(&("00340434161094015902", Status::Delivered)));
+        }
     }
 
     #[test]
