@@ -10,7 +10,9 @@ use super::published::{PublishedWindow, body_digest};
 use crate::avro::ShipmentEventRecord;
 use crate::carriers::{self, RawRecord};
 use crate::config::Config;
-use crate::domain::{Command, CommandOutcome, EventKind, ShipmentEvent, Status, with_more_follow};
+use crate::domain::{
+    Command, CommandOutcome, EventKind, RawCode, ShipmentEvent, Status, with_more_follow,
+};
 use crate::telemetry::metrics;
 use chrono::{DateTime, Utc};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -35,6 +37,7 @@ pub struct Normalise {
     dlq: String,
     enabled: HashSet<String>,
     published: PublishedWindow,
+    unknown: UnknownCodes,
 }
 
 impl Normalise {
@@ -49,6 +52,7 @@ impl Normalise {
             dlq: config.topics.dlq.clone(),
             enabled: config.carriers.enabled.iter().cloned().collect(),
             published: PublishedWindow::new(config.processing.published_window),
+            unknown: UnknownCodes::default(),
         }
     }
 
@@ -127,18 +131,29 @@ impl Normalise {
         }
         match carriers::map_record(carrier, &raw) {
             Ok(events) => {
-                let unknown = events
-                    .iter()
-                    .filter(|e| {
-                        matches!(
-                            e.kind,
-                            EventKind::Status {
-                                status: Status::Unknown,
-                                ..
-                            }
-                        )
-                    })
-                    .count();
+                let mut unknown = 0;
+                for event in &events {
+                    let EventKind::Status {
+                        status: Status::Unknown,
+                        ..
+                    } = event.kind
+                    else {
+                        continue;
+                    };
+                    unknown += 1;
+                    if self.unknown.first(carrier.id(), &event.codes) {
+                        tracing::warn!(
+                            carrier = carrier.id(),
+                            package = %event.package,
+                            codes = %codes_text(&event.codes),
+                            text = event.text.as_deref().unwrap_or(""),
+                            topic = record.topic,
+                            partition = record.partition,
+                            offset = record.offset,
+                            "Unmapped carrier code, recorded as UNKNOWN (said once per code and process)."
+                        );
+                    }
+                }
                 metrics().mapped(carrier.id(), events.len(), unknown);
                 let fresh: Vec<&ShipmentEvent> = events
                     .iter()
@@ -243,9 +258,63 @@ fn regex_escape(text: &str) -> String {
         .collect()
 }
 
+/// The carrier codes that came unmapped, so that each is logged once per process and
+/// carrier: `unitrack_unknown_codes_total` says how many, the log says which (codes are
+/// unbounded, so no metric label). At most [`UnknownCodes::LIMIT`] remembered, then afresh.
+#[derive(Default)]
+struct UnknownCodes {
+    seen: HashSet<(String, Vec<RawCode>)>,
+}
+
+impl UnknownCodes {
+    const LIMIT: usize = 4096;
+
+    /// Whether `codes` of `carrier` came unmapped for the first time.
+    fn first(&mut self, carrier: &str, codes: &[RawCode]) -> bool {
+        let key = (carrier.to_owned(), codes.to_vec());
+        if self.seen.contains(&key) {
+            return false;
+        }
+        if self.seen.len() >= Self::LIMIT {
+            self.seen.clear();
+        }
+        self.seen.insert(key)
+    }
+}
+
+/// `name=value` pairs, as a log field.
+fn codes_text(codes: &[RawCode]) -> String {
+    codes
+        .iter()
+        .map(|code| format!("{}={}", code.name, code.value))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_unknown_code_is_said_once_per_carrier() {
+        let code = |name: &'static str, value: &str| RawCode {
+            name: name.into(),
+            value: value.to_owned(),
+        };
+        let pstch = [code("ice", "PSTCH"), code("ric", "NRQRD")];
+        let mut unknown = UnknownCodes::default();
+        assert!(unknown.first("dhl_parcel_de", &pstch));
+        assert!(!unknown.first("dhl_parcel_de", &pstch));
+        assert!(unknown.first("dhl_parcel_de", &pstch[..1]));
+        assert!(unknown.first("dpd", &pstch));
+        assert_eq!(codes_text(&pstch), "ice=PSTCH ric=NRQRD");
+        // Bounded: past the limit it starts afresh and says a code again.
+        for n in 0..UnknownCodes::LIMIT {
+            unknown.first("ups", &[code("status", &n.to_string())]);
+        }
+        assert!(unknown.seen.len() <= UnknownCodes::LIMIT);
+        assert!(unknown.first("dhl_parcel_de", &pstch));
+    }
 
     #[test]
     fn the_raw_subscription_is_a_regex_on_the_escaped_prefix() {
