@@ -37,7 +37,7 @@ mod pull;
 
 use super::dhl_parcel_de::{Mapping, map_codes, on_return, reason_owner};
 use super::dhl_text::{NON_TERMINAL, classify_text, sub_from_text};
-use super::{Carrier, MapError, RawRecord};
+use super::{Carrier, MapError, RawRecord, newest_uses};
 use crate::domain::{
     CarrierEvent, Correction, EventId, EventTime, IdHasher, Location, ReasonOwner, Status, SubCode,
     TimeError, TrackingNumber, ZoneSource, parse_iso_local, parse_local_time, parse_offset_time,
@@ -60,11 +60,18 @@ impl Carrier for Dhl {
     }
 
     fn map(&self, raw: &RawRecord<'_>) -> Result<Vec<CarrierEvent>, MapError> {
-        let mut events = Vec::new();
-        for shipment in shipments(raw.text()?)? {
-            shipment_events(&shipment, raw, &mut events)?;
+        let shipments = shipments(raw.text()?)?;
+        let mut uses = Vec::new();
+        for shipment in &shipments {
+            let mut events = Vec::new();
+            shipment_events(shipment, raw, &mut events)?;
+            if shipments.len() == 1 {
+                return Ok(events);
+            }
+            uses.push(events);
         }
-        Ok(events)
+        // Several shipments may share a number: DHL recycles them ([`newest_uses`]).
+        Ok(newest_uses(uses))
     }
 }
 
@@ -645,6 +652,30 @@ mod tests {
             ..RawRecord::default()
         };
         Dhl.map(&raw).expect("maps")
+    }
+
+    /// DHL Express recycles waybill numbers and may answer with two shipments under one:
+    /// the package is the newest, wherever it stands in the body.
+    #[test]
+    fn a_recycled_number_is_its_newest_shipment() {
+        let shipment = |at: &str, code: &str, text: &str| {
+            serde_json::json!({
+                "id": "1234567890",
+                "service": "express",
+                "events": [{"timestamp": at, "statusCode": code, "description": text}],
+            })
+        };
+        let old = shipment("2023-03-01T10:00:00+01:00", "delivered", "Delivered");
+        let new = shipment("2024-06-10T08:00:00+02:00", "transit", "Shipment picked up");
+        for shipments in [[&old, &new], [&new, &old]] {
+            let events = map(&serde_json::json!({ "shipments": shipments }).to_string());
+            let statuses: Vec<_> = events.iter().map(|e| (e.status, e.sub_status)).collect();
+            assert_eq!(
+                statuses,
+                [(Status::InTransit, Some(SubCode::PickedUp))],
+                "{shipments:?}"
+            );
+        }
     }
 
     /// The one event of a parcel-de shipment with a `statusDetailed`, as DHL Paket sends it.

@@ -36,7 +36,7 @@
 //! ([`ZoneSource::CarrierDefault`]).
 
 use super::dhl_text::{NON_TERMINAL, classify_text, sub_from_text};
-use super::{Carrier, MapError, RawRecord};
+use super::{Carrier, MapError, RawRecord, newest_uses};
 use crate::domain::{
     CarrierEvent, Correction, EventTime, Location, ReasonOwner, Status, SubCode, TimeError,
     TrackingNumber, ZoneSource, parse_local_time,
@@ -90,25 +90,16 @@ impl Carrier for DhlParcelDe {
             // record key's.
             return piece_events(&root, raw.key_tracking_number()?);
         }
-        // DHL reuses piece codes: one answer may hold an earlier parcel under the same code
-        // (captured: a 2010 and a 2011 shipment). Only the newest use of a code is this
-        // package; the older, long delivered, would otherwise hold its terminal status
-        // against every event of the newer one.
-        let mut uses: Vec<(TrackingNumber, Vec<CarrierEvent>)> = Vec::new();
+        // DHL reuses piece codes (captured: a 2010 and a 2011 shipment in one answer).
+        let mut uses = Vec::with_capacity(pieces.len());
         for piece in pieces.into_iter().filter(|piece| piece.is_found()) {
             let tracking = match value(&piece.piece_code).or(value(&piece.piece_identifier)) {
                 Some(number) => TrackingNumber::parse(number)?,
                 None => raw.key_tracking_number()?,
             };
-            let events = piece_events(piece, tracking.clone())?;
-            let newest = |events: &[CarrierEvent]| events.iter().map(|e| e.time.utc).max();
-            match uses.iter_mut().find(|(number, _)| *number == tracking) {
-                Some((_, kept)) if newest(&events) > newest(kept) => *kept = events,
-                Some(_) => {}
-                None => uses.push((tracking, events)),
-            }
+            uses.push(piece_events(piece, tracking)?);
         }
-        Ok(uses.into_iter().flat_map(|(_, events)| events).collect())
+        Ok(newest_uses(uses))
     }
 }
 

@@ -154,6 +154,31 @@ pub(crate) fn non_empty(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// The events of the shipments (or pieces) of one body, one list per shipment, flattened;
+/// where a tracking number stands for several, only its newest use (the one with the latest
+/// event; the first of equals) is kept. DHL reuses numbers: one answer may hold a parcel of
+/// years ago under the same number (captured for DHL Paket; DHL Express says it recycles
+/// waybill numbers and may show two shipments under one), and the older one, long
+/// delivered, would hold its terminal status against every event of the newer one.
+pub(crate) fn newest_uses(uses: Vec<Vec<CarrierEvent>>) -> Vec<CarrierEvent> {
+    let newest = |events: &[CarrierEvent]| events.iter().map(|e| e.time.utc).max();
+    let mut kept: Vec<Vec<CarrierEvent>> = Vec::with_capacity(uses.len());
+    for events in uses {
+        let Some(number) = events.first().map(|e| &e.tracking_number) else {
+            continue;
+        };
+        match kept
+            .iter_mut()
+            .find(|other| other.first().is_some_and(|e| e.tracking_number == *number))
+        {
+            Some(other) if newest(&events) > newest(other) => *other = events,
+            Some(_) => {}
+            None => kept.push(events),
+        }
+    }
+    kept.into_iter().flatten().collect()
+}
+
 /// A carrier mapper. Object-safe, synchronous and pure.
 pub trait Carrier: Send + Sync {
     /// The carrier id (`dhl`, `dpd`...), also the suffix of its raw topic.
