@@ -332,8 +332,9 @@ fn shipment_events(
     let fallback_zone = Place::country(shipment.destination.as_ref())
         .and_then(zone_of_country)
         .or_else(|| Place::country(shipment.origin.as_ref()).and_then(zone_of_country));
-    // One buffer for the lower-cased texts of all events.
-    let mut text = String::with_capacity(128);
+    // One buffer for the lower-cased texts of all events; allocated only when one is needed
+    // (a remembered decision needs none).
+    let mut text = String::new();
     let readings = events
         .iter()
         .map(|event| read(event, shipment.status.as_ref(), fallback_zone, &mut text))
