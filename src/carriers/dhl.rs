@@ -370,17 +370,17 @@ fn shipment_events(
         };
         let is_latest = Some(r.time.millis()) == latest;
         let mut event = match r.detailed {
-            Detailed::Status | Detailed::Codes(None) => {
+            Detailed::Status | Detailed::Codes(_) => {
                 CarrierEvent::new(tracking.clone(), r.time, status, sub)
-            }
-            Detailed::Codes(Some(owner)) => {
-                CarrierEvent::new(tracking.clone(), r.time, status, sub).reason_owner(owner)
             }
             Detailed::Info => CarrierEvent::info(tracking.clone(), r.time),
             Detailed::Correction => {
                 CarrierEvent::correction(tracking.clone(), r.time, Correction::Latest)
             }
         };
+        if let Detailed::Codes(Some(owner)) = r.detailed {
+            event = event.reason_owner(owner);
+        }
         if let Some(code) = &r.event.status_code {
             event = event.code("statusCode", code.clone());
         } else if let Some(text) = r.event.description.as_ref().or(r.event.status.as_ref()) {
@@ -706,7 +706,7 @@ mod tests {
         use SubCode::*;
         let zugestellt = "Die Sendung wurde zugestellt.";
         let cases = [
-            // Captured (joethei/ha-dhl): the text says only "delivered".
+            // SECPL and UNKNW captured (joethei/ha-dhl): the text says only "delivered".
             (
                 "delivered",
                 "DLVRD_SECPL_ZU",
