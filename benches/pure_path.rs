@@ -241,8 +241,13 @@ fn encode_change(event: &ShipmentEvent, change: &Change, state: &PackageState) -
 
 /// map → encode the event → fold (one net change per body and package, as the stages
 /// decide it) → encode the change, for one raw body.
-fn full_path(input: &Input, i: usize, states: &mut States, deciders: &mut Deciders) {
-    let events = carriers::map_record(input.carrier, &input.raw(i)).expect("maps");
+fn full_path(
+    carrier: &dyn Carrier,
+    raw: &RawRecord<'_>,
+    states: &mut States,
+    deciders: &mut Deciders,
+) {
+    let events = carriers::map_record(carrier, raw).expect("maps");
     // The fold stage owns each event it decodes: a held one is moved, not cloned.
     let more: Vec<bool> = with_more_follow(&events).map(|(_, more)| more).collect();
     for (event, more) in events.into_iter().zip(more) {
@@ -281,7 +286,7 @@ fn bench_carrier<M: Measurement>(c: &mut Criterion<M>, input: &Input) {
             if again {
                 states.0.clear();
             }
-            full_path(input, i, &mut states, &mut deciders)
+            full_path(input.carrier, &input.raw(i), &mut states, &mut deciders)
         });
     });
     group.bench_function(format!("map/{id}"), |b| {
@@ -371,6 +376,69 @@ fn bench_bodies<M: Measurement>(c: &mut Criterion<M>) {
     group.finish();
 }
 
+/// `full_body/<carrier>`: the full path ([`full_path`]) of each carrier's whole documented
+/// body, per event, on first sight: 1,000 copies under distinct tracking numbers, so every
+/// event is new to the fold (a poll that re-reveals known events costs less: normalise
+/// skips a body it has published whole, and the events it has published).
+fn bench_full_bodies<M: Measurement>(c: &mut Criterion<M>) {
+    let mut group = c.benchmark_group("full_body");
+    for (carrier, file) in BODIES {
+        let dir = format!(
+            "{}/tests/fixtures/carriers/{carrier}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let body = std::fs::read_to_string(format!("{dir}/{file}")).expect("fixture body");
+        let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+        let key = std::fs::read_to_string(format!("{dir}/{stem}.key")).ok();
+        let mapper = carriers::find(carrier).expect("registered carrier");
+        let raw = RawRecord {
+            key: key.as_deref().map(|k| k.trim().as_bytes()),
+            payload: body.as_bytes(),
+            ..RawRecord::default()
+        };
+        let events = carriers::map_record(mapper, &raw).expect("the template maps");
+        let number = events[0].package.tracking_number.as_str().to_owned();
+        let copy = |i: usize| format!("{}{i:04}", &number[..number.len() - 4]);
+        let input = Input {
+            carrier: mapper,
+            topic: "tracking.raw",
+            events_per_body: events.len(),
+            bodies: (0..PACKAGES)
+                .map(|i| body.replace(&number, &copy(i)))
+                .collect(),
+        };
+        let keys: Vec<Option<String>> = (0..PACKAGES)
+            .map(|i| key.as_ref().map(|k| k.trim().replace(&number, &copy(i))))
+            .collect();
+        let raw = |i: usize| RawRecord {
+            key: keys[i].as_deref().map(str::as_bytes),
+            ..input.raw(i)
+        };
+        for i in [0, PACKAGES - 1] {
+            let copied = carriers::map_record(mapper, &raw(i)).expect("a copy maps");
+            assert_eq!(copied.len(), events.len(), "{carrier}: events of copy {i}");
+            assert!(
+                copied
+                    .iter()
+                    .all(|e| e.package.tracking_number.as_str() == copy(i))
+            );
+        }
+        group.throughput(Throughput::Elements(events.len() as u64));
+        group.bench_function(carrier, |b| {
+            let (mut cursor, mut states) = (Cursor::over(PACKAGES), States::default());
+            let mut deciders = Deciders::default();
+            b.iter(|| {
+                let (i, again) = cursor.next();
+                if again {
+                    states.0.clear();
+                }
+                full_path(mapper, &raw(i), &mut states, &mut deciders)
+            });
+        });
+    }
+    group.finish();
+}
+
 /// `map_unseen_texts/dhl`: `map` of DHL bodies whose texts the mapper has not seen (each
 /// description numbered), more of them than it remembers: every text is classified afresh,
 /// the worst case of its remembered decisions (`decide_remembered`).
@@ -403,6 +471,7 @@ fn pure_path<M: Measurement>(c: &mut Criterion<M>) {
     bench_carrier(c, &dhl);
     bench_carrier(c, &gls_input());
     bench_bodies(c);
+    bench_full_bodies(c);
 }
 
 /// The CPU time of the benchmark thread, criterion's clock here by default. This 2-core
