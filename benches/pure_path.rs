@@ -349,22 +349,28 @@ const BODIES: [(&str, &str); 7] = [
     ("fedex", "delivered.json"),
 ];
 
+/// One of [`BODIES`]: its carrier, the body, and its record key (trimmed) where it has one.
+fn template(carrier: &str, file: &str) -> (&'static dyn Carrier, String, Option<String>) {
+    let dir = format!(
+        "{}/tests/fixtures/carriers/{carrier}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let body = std::fs::read_to_string(format!("{dir}/{file}")).expect("fixture body");
+    let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+    let key = std::fs::read_to_string(format!("{dir}/{stem}.key")).ok();
+    let mapper = carriers::find(carrier).expect("registered carrier");
+    (mapper, body, key.map(|key| key.trim().to_owned()))
+}
+
 /// `map_body/<carrier>`: `map_record` (parse, map, identities) of one whole body, as the
 /// normalise stage runs it per raw record.
 fn bench_bodies<M: Measurement>(c: &mut Criterion<M>) {
     let mut group = c.benchmark_group("map_body");
     for (carrier, file) in BODIES {
-        let dir = format!(
-            "{}/tests/fixtures/carriers/{carrier}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let body = std::fs::read(format!("{dir}/{file}")).expect("fixture body");
-        let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
-        let key = std::fs::read(format!("{dir}/{stem}.key")).ok();
-        let mapper = carriers::find(carrier).expect("registered carrier");
+        let (mapper, body, key) = template(carrier, file);
         let raw = RawRecord {
-            key: key.as_deref().map(<[u8]>::trim_ascii),
-            payload: &body,
+            key: key.as_deref().map(str::as_bytes),
+            payload: body.as_bytes(),
             ..RawRecord::default()
         };
         carriers::map_record(mapper, &raw).expect("the template maps");
@@ -383,16 +389,9 @@ fn bench_bodies<M: Measurement>(c: &mut Criterion<M>) {
 fn bench_full_bodies<M: Measurement>(c: &mut Criterion<M>) {
     let mut group = c.benchmark_group("full_body");
     for (carrier, file) in BODIES {
-        let dir = format!(
-            "{}/tests/fixtures/carriers/{carrier}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let body = std::fs::read_to_string(format!("{dir}/{file}")).expect("fixture body");
-        let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
-        let key = std::fs::read_to_string(format!("{dir}/{stem}.key")).ok();
-        let mapper = carriers::find(carrier).expect("registered carrier");
+        let (mapper, body, key) = template(carrier, file);
         let raw = RawRecord {
-            key: key.as_deref().map(|k| k.trim().as_bytes()),
+            key: key.as_deref().map(str::as_bytes),
             payload: body.as_bytes(),
             ..RawRecord::default()
         };
@@ -408,7 +407,7 @@ fn bench_full_bodies<M: Measurement>(c: &mut Criterion<M>) {
                 .collect(),
         };
         let keys: Vec<Option<String>> = (0..PACKAGES)
-            .map(|i| key.as_ref().map(|k| k.trim().replace(&number, &copy(i))))
+            .map(|i| key.as_ref().map(|k| k.replace(&number, &copy(i))))
             .collect();
         let raw = |i: usize| RawRecord {
             key: keys[i].as_deref().map(str::as_bytes),
