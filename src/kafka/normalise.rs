@@ -17,6 +17,7 @@ use crate::telemetry::metrics;
 use chrono::{DateTime, Utc};
 use rdkafka::message::{Header, OwnedHeaders};
 use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 const STAGE: &str = "normalise";
@@ -261,9 +262,11 @@ fn regex_escape(text: &str) -> String {
 /// The carrier codes that came unmapped, so that each is logged once per process and
 /// carrier: `unitrack_unknown_codes_total` says how many, the log says which (codes are
 /// unbounded, so no metric label). At most [`UnknownCodes::LIMIT`] remembered, then afresh.
+/// Kept as hashes (a collision only leaves a code unsaid until the memory starts afresh).
 #[derive(Default)]
 struct UnknownCodes {
-    seen: HashSet<(String, Vec<RawCode>)>,
+    hasher: RandomState,
+    seen: HashSet<u64>,
 }
 
 impl UnknownCodes {
@@ -271,7 +274,7 @@ impl UnknownCodes {
 
     /// Whether `codes` of `carrier` came unmapped for the first time.
     fn first(&mut self, carrier: &str, codes: &[RawCode]) -> bool {
-        let key = (carrier.to_owned(), codes.to_vec());
+        let key = self.hasher.hash_one((carrier, codes));
         if self.seen.contains(&key) {
             return false;
         }
