@@ -20,7 +20,8 @@
 //! parcel-de's events (DHL Paket) also carry DHL's own codes in `statusDetailed`,
 //! `ICE_RIC_STD` (`DLVRD_SECPL_ZU`): those are read with the ICE/RIC table of the XML
 //! tracking ([`dhl_parcel_de`](super::dhl_parcel_de)) and outrank code and text, so an event
-//! maps the same through either API ([`detailed_codes`]).
+//! maps the same through either API ([`detailed_codes`]). Their `status` is the standard event
+//! code (`PO`), which speaks where the text names nothing ([`standard_code`]).
 //!
 //! `returnFlag: true` marks a return to sender (not a customer return label): a `delivered`
 //! event is then `RETURNED_TO_SENDER.received`, and `transit`/`failure` events from the
@@ -35,7 +36,7 @@
 
 mod pull;
 
-use super::dhl_parcel_de::{Mapping, map_codes, on_return, reason_owner};
+use super::dhl_parcel_de::{Mapping, by_standard_code, map_codes, on_return, reason_owner};
 use super::dhl_text::{NON_TERMINAL, classify_text, sub_from_text};
 use super::{Carrier, MapError, RawRecord, newest_uses};
 use crate::domain::{
@@ -554,7 +555,7 @@ fn decide_remembered(
             return *found;
         }
         lower_text(event, text);
-        let found = decide(code, text);
+        let found = decide(code, text, standard_code(event));
         if decided.len() >= REMEMBERED_TEXTS {
             decided.clear();
         }
@@ -563,9 +564,23 @@ fn decide_remembered(
     })
 }
 
-/// Status and sub-code of an event from its code and its (lower-cased) text.
-fn decide(code: Code, text: &str) -> (Status, Option<SubCode>) {
-    match (code, classify_text(text, code.admits())) {
+/// parcel-de's `status` as DHL Paket sends it: the 2-letter standard event code (`PO`,
+/// `ZU`...; captured beside `statusDetailed`, and alone in events without a description),
+/// read with the XML tracking's table of standard codes; `None` for anything else.
+fn standard_code(event: &Event<'_>) -> Option<Mapping> {
+    let status = event.status.as_deref()?;
+    let code = status.len() == 2 && status.bytes().all(|b| b.is_ascii_uppercase());
+    code.then(|| by_standard_code(status))
+}
+
+/// Status and sub-code of an event from its code, its (lower-cased) text and, where the text
+/// names nothing the code admits, its standard event code ([`standard_code`]).
+fn decide(code: Code, text: &str, standard: Option<Mapping>) -> (Status, Option<SubCode>) {
+    let found = classify_text(text, code.admits()).or(match standard {
+        Some(Mapping::To(status, sub)) if code.admits().contains(&status) => Some((status, sub)),
+        _ => None,
+    });
+    match (code, found) {
         (Code::Delivered, Some((Status::ReturningToSender, _))) => {
             (Status::ReturnedToSender, Some(SubCode::Received))
         }
@@ -644,7 +659,7 @@ mod tests {
     use super::*;
 
     fn decide_text(code: &str, text: &str) -> (Status, Option<SubCode>) {
-        decide(Code::parse(Some(code)), &text.to_lowercase())
+        decide(Code::parse(Some(code)), &text.to_lowercase(), None)
     }
 
     fn map(body: &str) -> Vec<CarrierEvent> {
@@ -799,6 +814,47 @@ mod tests {
         assert_eq!(loaded.status, ReturningToSender);
     }
 
+    /// parcel-de's `status` is its 2-letter standard event code (joethei/ha-dhl's scans,
+    /// modelled on a real shipment, often carry nothing else): it speaks where the text names
+    /// nothing, within what the status code admits.
+    #[test]
+    fn a_standard_code_as_status_speaks_where_the_text_names_nothing() {
+        use Status::*;
+        let scan = |code: &str, status: &str, description: Option<&str>| {
+            let body = serde_json::json!({
+                "id": "00340434161094042557",
+                "service": "parcel-de",
+                "events": [{
+                    "timestamp": "2026-09-23T08:24:00",
+                    "statusCode": code,
+                    "status": status,
+                    "description": description,
+                }],
+            });
+            let event = map(&body.to_string()).remove(0);
+            (event.status, event.sub_status)
+        };
+        assert_eq!(scan("transit", "PO", None), (OutForDelivery, None));
+        assert_eq!(
+            scan("transit", "AA", None),
+            (InTransit, Some(SubCode::Processing))
+        );
+        assert_eq!(scan("unknown", "PO", None), (OutForDelivery, None));
+        assert_eq!(scan("delivered", "ZU", None), (Delivered, None));
+        // The text first, where it names something.
+        let region = Some("In der Region des Empfängers angekommen.");
+        assert_eq!(
+            scan("transit", "EE", region),
+            (InTransit, Some(SubCode::AtDestinationDepot))
+        );
+        // Not what the status code admits, or not a standard code: as before.
+        assert_eq!(scan("transit", "ZU", None), (InTransit, None));
+        assert_eq!(scan("pre-transit", "PO", None), (InfoReceived, None));
+        assert_eq!(scan("transit", "LA", None), (InTransit, None));
+        assert_eq!(scan("transit", "Po", None), (InTransit, None));
+        assert_eq!(scan("transit", "OK", None), (InTransit, None));
+    }
+
     /// Any other `statusDetailed` (free text, another form, a code outside DHL's table)
     /// leaves the status code and text to decide; it is kept as a raw code.
     #[test]
@@ -839,6 +895,9 @@ mod tests {
             (None, text("Zugestellt an Nachbar")),
             (None, text("The recipient was not at home")),
             (None, text("Out for delivery")),
+            // parcel-de's standard codes as `status`.
+            (text("PO"), None),
+            (text("ZU"), text("Die Sendung wurde zugestellt.")),
         ];
         let codes = [
             Some("pre-transit"),
@@ -864,7 +923,7 @@ mod tests {
                     lower_text(&event, &mut fresh);
                     assert_eq!(
                         decide_remembered(code, &event, &mut String::new()),
-                        decide(code, &fresh),
+                        decide(code, &fresh, standard_code(&event)),
                         "round {round}: {code:?} {status:?} {description:?}"
                     );
                 }

@@ -679,8 +679,9 @@ fn exception_hold(ric: &str) -> Mapping {
     }
 }
 
-/// The TTPRO standard event code alone, for ICE codes outside DHL's table.
-fn by_standard_code(standard: &str) -> Mapping {
+/// The TTPRO standard event code alone, for ICE codes outside DHL's table (and for the `dhl`
+/// mapper's parcel-de events whose `status` is that code).
+pub(super) fn by_standard_code(standard: &str) -> Mapping {
     use Mapping::To;
     use Status::*;
     use SubCode::*;
