@@ -350,16 +350,38 @@ const BODIES: [(&str, &str); 7] = [
 ];
 
 /// One of [`BODIES`]: its carrier, the body, and its record key (trimmed) where it has one.
-fn template(carrier: &str, file: &str) -> (&'static dyn Carrier, String, Option<String>) {
-    let dir = format!(
-        "{}/tests/fixtures/carriers/{carrier}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let body = std::fs::read_to_string(format!("{dir}/{file}")).expect("fixture body");
-    let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
-    let key = std::fs::read_to_string(format!("{dir}/{stem}.key")).ok();
-    let mapper = carriers::find(carrier).expect("registered carrier");
-    (mapper, body, key.map(|key| key.trim().to_owned()))
+struct Template {
+    mapper: &'static dyn Carrier,
+    body: String,
+    key: Option<String>,
+}
+
+impl Template {
+    /// Read from the carrier's fixtures; it must map.
+    fn read(carrier: &str, file: &str) -> Self {
+        let dir = format!(
+            "{}/tests/fixtures/carriers/{carrier}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let body = std::fs::read_to_string(format!("{dir}/{file}")).expect("fixture body");
+        let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+        let key = std::fs::read_to_string(format!("{dir}/{stem}.key")).ok();
+        let template = Self {
+            mapper: carriers::find(carrier).expect("registered carrier"),
+            body,
+            key: key.map(|key| key.trim().to_owned()),
+        };
+        carriers::map_record(template.mapper, &template.raw()).expect("the template maps");
+        template
+    }
+
+    fn raw(&self) -> RawRecord<'_> {
+        RawRecord {
+            key: self.key.as_deref().map(str::as_bytes),
+            payload: self.body.as_bytes(),
+            ..RawRecord::default()
+        }
+    }
 }
 
 /// `map_body/<carrier>`: `map_record` (parse, map, identities) of one whole body, as the
@@ -367,14 +389,9 @@ fn template(carrier: &str, file: &str) -> (&'static dyn Carrier, String, Option<
 fn bench_bodies<M: Measurement>(c: &mut Criterion<M>) {
     let mut group = c.benchmark_group("map_body");
     for (carrier, file) in BODIES {
-        let (mapper, body, key) = template(carrier, file);
-        let raw = RawRecord {
-            key: key.as_deref().map(str::as_bytes),
-            payload: body.as_bytes(),
-            ..RawRecord::default()
-        };
-        carriers::map_record(mapper, &raw).expect("the template maps");
-        group.throughput(Throughput::Bytes(body.len() as u64));
+        let template = Template::read(carrier, file);
+        let (mapper, raw) = (template.mapper, template.raw());
+        group.throughput(Throughput::Bytes(template.body.len() as u64));
         group.bench_function(carrier, |b| {
             b.iter(|| carriers::map_record(mapper, black_box(&raw)))
         });
@@ -389,13 +406,9 @@ fn bench_bodies<M: Measurement>(c: &mut Criterion<M>) {
 fn bench_full_bodies<M: Measurement>(c: &mut Criterion<M>) {
     let mut group = c.benchmark_group("full_body");
     for (carrier, file) in BODIES {
-        let (mapper, body, key) = template(carrier, file);
-        let raw = RawRecord {
-            key: key.as_deref().map(str::as_bytes),
-            payload: body.as_bytes(),
-            ..RawRecord::default()
-        };
-        let events = carriers::map_record(mapper, &raw).expect("the template maps");
+        let template = Template::read(carrier, file);
+        let events = carriers::map_record(template.mapper, &template.raw()).expect("maps");
+        let Template { mapper, body, key } = template;
         let number = events[0].package.tracking_number.as_str().to_owned();
         let copy = |i: usize| format!("{}{i:04}", &number[..number.len() - 4]);
         let input = Input {
