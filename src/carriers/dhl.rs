@@ -468,8 +468,7 @@ fn read<'a>(
 fn detailed_codes(detailed: &str) -> Option<(Mapping, &str)> {
     let (ice, rest) = detailed.split_once('_')?;
     let (ric, standard) = rest.split_once('_')?;
-    let code = |part: &str, len| part.len() == len && part.bytes().all(|b| b.is_ascii_uppercase());
-    (code(ice, 5) && code(ric, 5) && code(standard, 2))
+    (is_code(ice, 5) && is_code(ric, 5) && is_code(standard, 2))
         .then(|| (map_codes(ice, ric, standard), ric))
 }
 
@@ -569,8 +568,12 @@ fn decide_remembered(
 /// read with the XML tracking's table of standard codes; `None` for anything else.
 fn standard_code(event: &Event<'_>) -> Option<Mapping> {
     let status = event.status.as_deref()?;
-    let code = status.len() == 2 && status.bytes().all(|b| b.is_ascii_uppercase());
-    code.then(|| by_standard_code(status))
+    is_code(status, 2).then(|| by_standard_code(status))
+}
+
+/// Whether `part` is one of DHL Paket's codes of `len` capital letters (ICE, RIC, standard).
+fn is_code(part: &str, len: usize) -> bool {
+    part.len() == len && part.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 /// Status and sub-code of an event from its code, its (lower-cased) text and, where the text
