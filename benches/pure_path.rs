@@ -26,6 +26,10 @@ use unitrack::domain::{
     with_more_follow,
 };
 
+/// The allocator the `unitrack` binary runs on (`src/main.rs`): the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Packages in the generated input; each gets one body per step.
 const PACKAGES: usize = 1_000;
 /// Steps per package (see [`DHL_STEPS`] and [`GLS_HISTORY`]).

@@ -1,5 +1,6 @@
-//! `docker-compose.yml` cannot run here (no Docker engine), so this test parses it and
-//! checks that its services, ports and unitrack's environment agree with `config/`.
+//! `docker-compose.yml` and the Dockerfile cannot run here (no Docker engine), so these tests
+//! parse them and check that the services, ports and unitrack's environment agree with
+//! `config/`, and that the image is built as `dev/pgo` builds.
 
 use serde_yaml::Value;
 use std::path::Path;
@@ -250,4 +251,27 @@ fn alert_rules_name_only_metrics_unitrack_exports() {
         }
     }
     assert!(checked >= 10, "{checked} metric names checked");
+}
+
+#[test]
+fn the_image_is_the_profile_guided_build_with_what_it_trains_on() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
+    let pgo = std::fs::read_to_string(root().join("dev/pgo")).expect("dev/pgo");
+    assert!(dockerfile.contains("RUN dev/pgo build"), "{dockerfile}");
+    // Where dev/pgo leaves the binary is where the image takes it from.
+    assert!(pgo.contains(r#"dir="$ROOT/target/pgo""#), "{pgo}");
+    assert!(pgo.contains(r#"--target-dir "$dir/use""#), "{pgo}");
+    assert!(
+        dockerfile.contains("COPY --from=build /src/target/pgo/use/release/unitrack "),
+        "{dockerfile}"
+    );
+    // The build stage has what the training run reads: the benchmark and its fixtures.
+    for copied in ["dev/pgo", "benches", "tests/fixtures", "src", "Cargo.lock"] {
+        assert!(
+            dockerfile
+                .lines()
+                .any(|line| line.starts_with("COPY ") && line.contains(copied)),
+            "the Dockerfile does not copy {copied}"
+        );
+    }
 }
