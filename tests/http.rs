@@ -278,7 +278,7 @@ async fn dhl_push_checks_credentials_size_and_shape_and_ends_as_a_status_change(
         .expect("answers");
     assert_eq!(lookup.status(), 200);
     let package: serde_json::Value = lookup.json().await.expect("JSON");
-    assert_eq!(package["package"], change.package_key.as_ref());
+    assert_eq!(package["package"], change.package_key.to_string());
     assert_eq!(package["status"], "EXCEPTION");
     assert_eq!(package["sub_status"], "damaged");
     assert_eq!(package["changes"], 1);

@@ -99,9 +99,9 @@ async fn confluents_python_deserializer_reads_both_avro_topics() {
     assert_eq!(theirs.len(), ours.len());
     for (python, rust) in theirs.iter().zip(&ours) {
         let value = &python["value"];
-        assert_eq!(python["key"], rust.package_key.as_ref());
-        assert_eq!(value["package_key"], rust.package_key.as_ref());
-        assert_eq!(value["event_id"], rust.event_id.as_ref());
+        assert_eq!(python["key"], rust.package_key.to_string());
+        assert_eq!(value["package_key"], rust.package_key.to_string());
+        assert_eq!(value["event_id"], rust.event_id.to_string());
         assert_eq!(value["status"], rust.status.as_str());
         assert_eq!(value["sub_status"].as_str(), rust.sub_status.as_deref());
         assert_eq!(

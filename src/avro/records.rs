@@ -99,8 +99,11 @@ pub struct LinkageRecord<'a> {
 #[allow(missing_docs)]
 #[serde(rename = "ShipmentEvent")]
 pub struct ShipmentEventRecord<'a> {
-    pub event_id: Cow<'a, str>,
-    pub package_key: Cow<'a, str>,
+    /// Written as its 32 hex digits.
+    pub event_id: EventId,
+    /// Written as its text, `<carrier>:<TRACKING_NUMBER>`.
+    #[serde(with = "key_text")]
+    pub package_key: Cow<'a, PackageKey>,
     pub carrier: Cow<'a, str>,
     pub tracking_number: Cow<'a, str>,
     pub source: EventSourceSymbol,
@@ -134,8 +137,11 @@ pub struct ShipmentEventRecord<'a> {
 #[allow(missing_docs)]
 #[serde(rename = "ShipmentStatusChanged")]
 pub struct StatusChangedRecord<'a> {
-    pub event_id: Cow<'a, str>,
-    pub package_key: Cow<'a, str>,
+    /// Written as its 32 hex digits.
+    pub event_id: EventId,
+    /// Written as its text, `<carrier>:<TRACKING_NUMBER>`.
+    #[serde(with = "key_text")]
+    pub package_key: Cow<'a, PackageKey>,
     pub carrier: Cow<'a, str>,
     pub tracking_number: Cow<'a, str>,
     pub tenant: Option<Cow<'a, str>>,
@@ -210,19 +216,28 @@ fn location_record(location: Option<&Location>) -> Option<LocationRecord<'_>> {
     })
 }
 
-/// `id.to_string()`, without the formatting machinery.
-fn event_id_text(id: EventId) -> Cow<'static, str> {
-    Cow::Owned(id.hex(&mut [0; 32]).to_owned())
-}
+/// A package key as the schemas' `package_key` string: written from the stack
+/// ([`PackageKey::with_text`]), read back checked ([`PackageKey::parse`]).
+mod key_text {
+    use crate::domain::PackageKey;
+    use serde::{Deserialize, Deserializer, Serializer, de};
+    use std::borrow::Cow;
 
-/// `package.to_string()` (`<carrier>:<TRACKING_NUMBER>`), without the formatting machinery.
-fn package_key_text(package: &PackageKey) -> Cow<'static, str> {
-    let tracking = package.tracking_number.as_str();
-    let mut key = String::with_capacity(package.carrier.len() + 1 + tracking.len());
-    key.push_str(&package.carrier);
-    key.push(':');
-    key.push_str(tracking);
-    Cow::Owned(key)
+    pub(super) fn serialize<S: Serializer>(
+        key: &PackageKey,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        key.with_text(|text| serializer.serialize_str(text))
+    }
+
+    pub(super) fn deserialize<'de, 'a, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Cow<'a, PackageKey>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        PackageKey::parse(&text)
+            .map(Cow::Owned)
+            .map_err(|e| de::Error::custom(format!("package_key `{text}`: {e}")))
+    }
 }
 
 fn borrowed(text: &Option<String>) -> Option<Cow<'_, str>> {
@@ -254,8 +269,8 @@ impl<'a> From<&'a ShipmentEvent> for ShipmentEventRecord<'a> {
             Source::System => (EventSourceSymbol::System, None, None, None),
         };
         let mut record = Self {
-            event_id: event_id_text(event.id),
-            package_key: package_key_text(&event.package),
+            event_id: event.id,
+            package_key: Cow::Borrowed(&event.package),
             carrier: Cow::Borrowed(&event.package.carrier),
             tracking_number: Cow::Borrowed(event.package.tracking_number.as_str()),
             source,
@@ -326,17 +341,12 @@ impl TryFrom<ShipmentEventRecord<'_>> for ShipmentEvent {
     type Error = RecordError;
 
     fn try_from(record: ShipmentEventRecord<'_>) -> Result<Self, Self::Error> {
-        let id = EventId::parse_hex(&record.event_id).ok_or_else(|| {
-            invalid(format!(
-                "event_id `{}` is not 32 hex digits",
-                record.event_id
-            ))
-        })?;
+        let id = record.event_id;
         let tracking =
             TrackingNumber::parse(&record.tracking_number).map_err(|e| invalid(e.to_string()))?;
         let package =
             PackageKey::new(&record.carrier, tracking).map_err(|e| invalid(e.to_string()))?;
-        if package.to_string() != record.package_key {
+        if package != *record.package_key {
             return Err(invalid(format!(
                 "package_key `{}` does not match carrier and tracking number",
                 record.package_key
@@ -436,8 +446,8 @@ impl<'a> StatusChangedRecord<'a> {
     pub fn new(changed: &StatusChanged<'a>, processed_at: DateTime<Utc>) -> Self {
         let linkage = changed.linkage;
         Self {
-            event_id: event_id_text(changed.event_id),
-            package_key: package_key_text(changed.package),
+            event_id: changed.event_id,
+            package_key: Cow::Borrowed(changed.package),
             carrier: Cow::Borrowed(&changed.package.carrier),
             tracking_number: Cow::Borrowed(changed.package.tracking_number.as_str()),
             tenant: linkage.and_then(|l| borrowed(&l.tenant)),

@@ -557,17 +557,74 @@ fn records_framed_directly_match_the_generic_framing_and_read_back() {
     assert_eq!(back, changed);
 }
 
+/// The string field `name` of a datum, as apache-avro's generic reader sees it.
+fn written_string(schema: &Schema, mut datum: &[u8], name: &str) -> Option<String> {
+    let value = GenericDatumReader::builder(schema)
+        .build()
+        .and_then(|generic| generic.read_value(&mut datum))
+        .expect("generic");
+    let Value::Record(fields) = value else {
+        panic!("a record")
+    };
+    fields.into_iter().find_map(|(n, v)| match v {
+        Value::String(text) if n == name => Some(text),
+        _ => None,
+    })
+}
+
 #[test]
-fn record_ids_and_keys_are_their_display_forms() {
+fn record_ids_and_keys_are_written_in_their_display_forms() {
     let event = carrier_event();
-    let record = ShipmentEventRecord::from(&event);
-    assert_eq!(record.event_id, event.id.to_string());
-    assert_eq!(record.package_key, event.package.to_string());
+    let datum = direct(&ShipmentEventRecord::from(&event));
+    let schema = shipment_event_schema();
+    assert_eq!(
+        written_string(schema, &datum, "event_id"),
+        Some(event.id.to_string())
+    );
+    assert_eq!(
+        written_string(schema, &datum, "package_key"),
+        Some("dhl_parcel_de:00340434161094015902".to_owned())
+    );
     let (event, change, linkage) = status_change();
     let changed = StatusChanged::new(&event, &change, Some(&linkage));
-    let record = StatusChangedRecord::new(&changed, processed());
-    assert_eq!(record.event_id, changed.event_id.to_string());
-    assert_eq!(record.package_key, changed.package.to_string());
+    let datum = direct(&StatusChangedRecord::new(&changed, processed()));
+    let schema = status_changed_schema();
+    assert_eq!(
+        written_string(schema, &datum, "event_id"),
+        Some(changed.event_id.to_string())
+    );
+    assert_eq!(
+        written_string(schema, &datum, "package_key"),
+        Some(changed.package.to_string())
+    );
+}
+
+#[test]
+fn a_datum_with_a_malformed_id_or_key_is_refused_with_the_field() {
+    let event = carrier_event();
+    let record = ShipmentEventRecord::from(&event);
+    let datum = direct(&record);
+    let id = event.id.to_string();
+    for (good, bad, field) in [
+        (id.as_str(), "0123456789abcdef0123456789abcdeg", "event id"),
+        ("dhl_parcel_de:", "DHL_PARCEL_DE:", "package_key"),
+    ] {
+        // Same lengths: the datum stays well-formed, only the text is wrong.
+        let at = datum
+            .windows(good.len())
+            .position(|w| w == good.as_bytes())
+            .expect("written");
+        let mut edited = datum.clone();
+        edited[at..at + good.len()].copy_from_slice(bad.as_bytes());
+        let error =
+            read_datum::<ShipmentEventRecord>(schema_of(&record), schema_of(&record), &edited)
+                .expect_err("refused");
+        assert!(error.to_string().contains(field), "{field}: {error}");
+    }
+}
+
+fn schema_of<R: AvroRecord>(_: &R) -> &'static Schema {
+    R::schema()
 }
 
 proptest::proptest! {

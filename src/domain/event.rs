@@ -372,8 +372,20 @@ impl fmt::Display for EventId {
 }
 
 impl Serialize for EventId {
+    /// The hex form, written from the stack (`collect_str` would build a `String` in most
+    /// serializers).
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(self.hex(&mut [0; 32]))
+    }
+}
+
+impl<'de> Deserialize<'de> for EventId {
+    /// From the hex form.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hex = String::deserialize(deserializer)?;
+        Self::parse_hex(&hex).ok_or_else(|| {
+            serde::de::Error::custom(format!("event id `{hex}` is not 32 hex digits"))
+        })
     }
 }
 

@@ -140,6 +140,27 @@ impl PackageKey {
     }
 }
 
+impl PackageKey {
+    /// Calls `f` with the key's text, `<carrier>:<TRACKING_NUMBER>` (its display form),
+    /// joined on the stack: the Kafka key and the Avro field of every event and change,
+    /// without a `String` each.
+    pub fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let (carrier, number) = (self.carrier.as_bytes(), self.tracking_number.0.as_bytes());
+        let mut buffer = [0u8; 128];
+        if let Some(text) = buffer.get_mut(..carrier.len() + 1 + number.len()) {
+            let (head, tail) = text.split_at_mut(carrier.len());
+            head.copy_from_slice(carrier);
+            tail[0] = b':';
+            tail[1..].copy_from_slice(number);
+            // Joined from two `str`s and an ASCII colon: always UTF-8.
+            if let Ok(text) = std::str::from_utf8(text) {
+                return f(text);
+            }
+        }
+        f(&self.to_string())
+    }
+}
+
 impl fmt::Display for PackageKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.carrier, self.tracking_number)
@@ -187,6 +208,19 @@ mod tests {
         .expect("valid carrier");
         assert_eq!(key.to_string(), "dhl_parcel_de:00340434161094015902");
         assert_eq!(PackageKey::parse(&key.to_string()), Ok(key));
+    }
+
+    #[test]
+    fn the_key_text_is_the_display_form_however_long() {
+        for len in [1, 20, 118, 119, 200] {
+            let number = TrackingNumber::parse(&"7".repeat(len)).expect("valid");
+            let key = PackageKey::new("dhl_parcel_de", number).expect("valid carrier");
+            assert_eq!(
+                key.with_text(str::to_owned),
+                key.to_string(),
+                "{len} digits"
+            );
+        }
     }
 
     #[test]

@@ -223,14 +223,9 @@ pub fn send_event(
             value: Some("1"),
         })
     });
-    // The record already holds the package key's text; no second formatting.
-    out.send(
-        topic,
-        partition,
-        record.package_key.as_bytes(),
-        &bytes,
-        headers,
-    )
+    event
+        .package
+        .with_text(|key| out.send(topic, partition, key.as_bytes(), &bytes, headers))
 }
 
 /// Publishes a command's outcome, keyed by command id, in the stage's transaction.
