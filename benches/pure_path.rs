@@ -16,7 +16,6 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, criterion_group};
 use rustix::time::{ClockId, clock_gettime};
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
 use unitrack::avro::{ShipmentEventRecord, StatusChangedRecord, confluent_record};
@@ -190,9 +189,11 @@ impl Input {
     }
 }
 
-/// The per-package state map, as the processor keeps it.
+/// The per-package state map, as the processor keeps it (`kafka::state::PartitionState`):
+/// foldhash, and two lookups for a known package (there: its state, and the changelog's
+/// set of changed packages).
 #[derive(Default)]
-struct States(HashMap<PackageKey, PackageState>);
+struct States(foldhash::HashMap<PackageKey, PackageState>);
 
 impl States {
     fn get(&mut self, package: &PackageKey) -> &mut PackageState {

@@ -40,9 +40,9 @@ use super::dhl_parcel_de::{Mapping, by_standard_code, map_codes, on_return, reas
 use super::dhl_text::{NON_TERMINAL, classify_text, sub_from_text};
 use super::{Carrier, MapError, RawRecord, newest_uses};
 use crate::domain::{
-    CarrierEvent, Correction, EventId, EventTime, IdHasher, Location, ReasonOwner, Status, SubCode,
-    TimeError, TrackingNumber, ZoneSource, parse_iso_local, parse_local_time, parse_offset_time,
-    zone_of_country,
+    CarrierEvent, Correction, EventId, EventTime, IdBitsState, IdHasher, Location, ReasonOwner,
+    Status, SubCode, TimeError, TrackingNumber, ZoneSource, parse_iso_local, parse_local_time,
+    parse_offset_time, zone_of_country,
 };
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -538,8 +538,8 @@ fn decide_remembered(
     text: &mut String,
 ) -> (Status, Option<SubCode>) {
     thread_local! {
-        static DECIDED: RefCell<HashMap<EventId, (Status, Option<SubCode>)>> =
-            RefCell::new(HashMap::new());
+        static DECIDED: RefCell<HashMap<EventId, (Status, Option<SubCode>), IdBitsState>> =
+            RefCell::new(HashMap::default());
     }
     let mut key = IdHasher::default();
     key.part(code.name());

@@ -13,8 +13,8 @@ pub use changed::{ChangeSource, StatusChanged};
 pub use command::{Command, CommandError, CommandOutcome, LockSpec};
 pub(crate) use event::IdHasher;
 pub use event::{
-    CarrierEvent, Correction, EventId, EventKind, Linkage, Location, Lock, RawCode, ShipmentEvent,
-    Source,
+    CarrierEvent, Correction, EventId, EventKind, IdBits, IdBitsState, Linkage, Location, Lock,
+    RawCode, ShipmentEvent, Source,
 };
 pub use fold::{
     Change, DAY_MS, DueTimer, HistoryItem, Outcome, PackageState, PackageStateV1, Timers,

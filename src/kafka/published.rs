@@ -21,9 +21,8 @@
 //! forgotten (evicted, or published by another instance before a rebalance) is published
 //! again and dropped by the fold as before.
 
-use crate::domain::EventId;
+use crate::domain::{EventId, IdBitsState};
 use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use xxhash_rust::xxh3::Xxh3;
 
 /// What a raw body is, for the window: 128 bits of XXH3 over the carrier, the record key
@@ -41,7 +40,7 @@ pub fn body_digest(carrier: &str, key: Option<&[u8]>, payload: &[u8]) -> u128 {
 #[derive(Debug, Default)]
 pub struct PublishedWindow {
     capacity: usize,
-    ids: HashSet<u128, BuildHasherDefault<IdHasher>>,
+    ids: HashSet<u128, IdBitsState>,
     /// The same ids, oldest first.
     order: VecDeque<u128>,
     /// How many of the newest ids in `order` belong to the open transaction.
@@ -57,7 +56,7 @@ impl PublishedWindow {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            ids: HashSet::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
+            ids: HashSet::with_capacity_and_hasher(capacity, IdBitsState::default()),
             order: VecDeque::with_capacity(capacity),
             pending: 0,
         }
@@ -122,28 +121,6 @@ impl PublishedWindow {
     /// Whether the window holds no id.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
-    }
-}
-
-/// Event ids are XXH3-128 output, already uniform: their low 64 bits are the hash.
-#[derive(Debug, Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u128 keys are hashed (write_u128); this keeps the trait's contract for
-        // anything else.
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-
-    fn write_u128(&mut self, value: u128) {
-        self.0 = value as u64;
     }
 }
 
