@@ -354,7 +354,9 @@ fn shipment_events(
         .and_then(|at| estimated_delivery(at, fallback_zone));
 
     out.reserve_exact(readings.len());
-    out.extend(readings.into_iter().map(|r| {
+    // The number is cloned for all events but the last, which takes it.
+    let numbers = std::iter::repeat_n(tracking, readings.len());
+    out.extend(readings.into_iter().zip(numbers).map(|(r, tracking)| {
         let returning = return_flag && turn.is_none_or(|turn| r.time.millis() >= turn);
         let (status, sub) = match r.detailed {
             _ if !returning => (r.status, r.sub),
@@ -372,12 +374,10 @@ fn shipment_events(
         let is_latest = Some(r.time.millis()) == latest;
         let mut event = match r.detailed {
             Detailed::Status | Detailed::Codes(_) => {
-                CarrierEvent::new(tracking.clone(), r.time, status, sub)
+                CarrierEvent::new(tracking, r.time, status, sub)
             }
-            Detailed::Info => CarrierEvent::info(tracking.clone(), r.time),
-            Detailed::Correction => {
-                CarrierEvent::correction(tracking.clone(), r.time, Correction::Latest)
-            }
+            Detailed::Info => CarrierEvent::info(tracking, r.time),
+            Detailed::Correction => CarrierEvent::correction(tracking, r.time, Correction::Latest),
         };
         if let Detailed::Codes(Some(owner)) = r.detailed {
             event = event.reason_owner(owner);
