@@ -340,6 +340,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_body_is_text_when_it_is_utf8_and_poison_with_the_place_when_not() {
+        let text = "{\"city\":\"Köln – Mülheim 📦\"}".repeat(8);
+        let raw = |payload| RawRecord {
+            payload,
+            ..RawRecord::default()
+        };
+        assert_eq!(raw(text.as_bytes()).text(), Ok(text.as_str()));
+        let mut broken = text.clone().into_bytes();
+        broken[100] = 0xff;
+        assert_eq!(
+            raw(&broken).text(),
+            Err(MapError::Syntax(
+                "body is not UTF-8: invalid utf-8 sequence of 1 bytes from index 100".to_owned()
+            ))
+        );
+    }
+
+    #[test]
     fn carrier_ids_are_unique_snake_case() {
         let mut ids: Vec<_> = registry().iter().map(|c| c.id()).collect();
         for id in &ids {
