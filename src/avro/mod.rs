@@ -177,19 +177,40 @@ pub fn confluent_record<R: AvroRecord>(schema_id: u32, record: &R) -> Result<Vec
     // Room for a usual record at once (carrier events with a text take 250–400 bytes; a
     // buffer that has to grow costs a copy and a second allocation).
     let mut out = Vec::with_capacity(512);
+    confluent_record_into(schema_id, record, &mut out)?;
+    Ok(out)
+}
+
+/// [`confluent_record`] into `out`, which is cleared first: a stage keeps one buffer for
+/// all the records it produces (rdkafka copies what it is given).
+pub fn confluent_record_into<R: AvroRecord>(
+    schema_id: u32,
+    record: &R,
+    out: &mut Vec<u8>,
+) -> Result<(), AvroError> {
+    out.clear();
     out.push(0);
     out.extend_from_slice(&schema_id.to_be_bytes());
-    record.write_datum(&mut out)?;
-    Ok(out)
+    record.write_datum(out)
 }
 
 /// [`single_object`] for one of unitrack's records.
 pub fn single_object_record<R: AvroRecord>(record: &R) -> Result<Vec<u8>, AvroError> {
     let mut out = Vec::with_capacity(256);
+    single_object_record_into(record, &mut out)?;
+    Ok(out)
+}
+
+/// [`single_object_record`] into `out`, which is cleared first (as
+/// [`confluent_record_into`]).
+pub fn single_object_record_into<R: AvroRecord>(
+    record: &R,
+    out: &mut Vec<u8>,
+) -> Result<(), AvroError> {
+    out.clear();
     out.extend_from_slice(&[0xC3, 0x01]);
     out.extend_from_slice(&fingerprint(R::schema()));
-    record.write_datum(&mut out)?;
-    Ok(out)
+    record.write_datum(out)
 }
 
 /// Splits Confluent framing into the schema id and the datum.

@@ -108,18 +108,40 @@ impl Codec {
 
     /// The wire bytes of a unified event for `shipment.events`.
     pub fn encode_event(&self, record: &ShipmentEventRecord<'_>) -> Result<Vec<u8>, CodecError> {
-        Ok(match &self.framing {
-            Framing::Registry { event_id, .. } => avro::confluent_record(*event_id, record)?,
-            Framing::SingleObject { .. } => avro::single_object_record(record)?,
-        })
+        let mut out = Vec::new();
+        self.encode_event_into(record, &mut out)?;
+        Ok(out)
     }
 
-    /// The wire bytes of a status change for `shipment.status.changed`.
-    pub fn encode_changed(&self, record: &StatusChangedRecord<'_>) -> Result<Vec<u8>, CodecError> {
-        Ok(match &self.framing {
-            Framing::Registry { changed_id, .. } => avro::confluent_record(*changed_id, record)?,
-            Framing::SingleObject { .. } => avro::single_object_record(record)?,
-        })
+    /// [`Codec::encode_event`] into `out` (cleared first).
+    pub fn encode_event_into(
+        &self,
+        record: &ShipmentEventRecord<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        match &self.framing {
+            Framing::Registry { event_id, .. } => {
+                avro::confluent_record_into(*event_id, record, out)?
+            }
+            Framing::SingleObject { .. } => avro::single_object_record_into(record, out)?,
+        }
+        Ok(())
+    }
+
+    /// The wire bytes of a status change for `shipment.status.changed`, into `out`
+    /// (cleared first).
+    pub fn encode_changed_into(
+        &self,
+        record: &StatusChangedRecord<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        match &self.framing {
+            Framing::Registry { changed_id, .. } => {
+                avro::confluent_record_into(*changed_id, record, out)?
+            }
+            Framing::SingleObject { .. } => avro::single_object_record_into(record, out)?,
+        }
+        Ok(())
     }
 
     /// Reads a record of `shipment.events`, written by this or another version of

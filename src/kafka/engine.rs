@@ -181,9 +181,29 @@ impl ProducerContext for DeliveryContext {
 /// Where a processor's records go.
 pub struct Output<'a> {
     producer: &'a ThreadedProducer<DeliveryContext>,
+    /// The stage's buffer for encoded values, kept across records: rdkafka copies what it
+    /// produces, so one allocation serves them all.
+    scratch: &'a mut Vec<u8>,
 }
 
 impl Output<'_> {
+    /// Produces one record whose value `encode` writes into the stage's buffer (which holds
+    /// the last record's value: `encode` clears it first).
+    pub fn send_encoded(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &[u8],
+        headers: Option<OwnedHeaders>,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), StageError>,
+    ) -> Result<(), StageError> {
+        let mut payload = std::mem::take(self.scratch);
+        let sent =
+            encode(&mut payload).and_then(|()| self.send(topic, partition, key, &payload, headers));
+        *self.scratch = payload;
+        sent
+    }
+
     /// Produces one record (asynchronously: delivery is confirmed at commit). Waits while
     /// the producer queue is full; that wait is the stage's backpressure.
     pub fn send(
@@ -281,6 +301,8 @@ struct Shared<P> {
     dlq: String,
     /// Records the processor panicked on, dead-lettered when they come round again.
     quarantine: Quarantine,
+    /// The encoding buffer lent to each [`Output`].
+    scratch: Vec<u8>,
 }
 
 /// Records (topic, partition, offset) a processor panicked on, with the reason to
@@ -347,6 +369,7 @@ impl<P: Processor> Shared<P> {
         }
         let mut out = Output {
             producer: &self.producer,
+            scratch: &mut self.scratch,
         };
         self.processor.before_commit(&mut out)?;
         let mut offsets = TopicPartitionList::new();
@@ -406,6 +429,7 @@ impl<P: Processor> Shared<P> {
         self.begin()?;
         let mut out = Output {
             producer: &self.producer,
+            scratch: &mut self.scratch,
         };
         let processor = &mut self.processor;
         catch_panic(|| processor.tick(&mut out)).unwrap_or_else(|message| {
@@ -640,6 +664,7 @@ pub fn run_stage<P: Processor>(
             failed: None,
             dlq: config.topics.dlq.clone(),
             quarantine: Quarantine::default(),
+            scratch: Vec::new(),
         }),
     };
     let consumer: BaseConsumer<StageContext<P>> = super::client_config(config)
@@ -745,6 +770,7 @@ fn process_one<P: Processor>(
     let record = Record::of(message);
     let mut out = Output {
         producer: &shared.producer,
+        scratch: &mut shared.scratch,
     };
     if let Some(reason) = shared.quarantine.reason(&record) {
         let poison = Poison {

@@ -260,17 +260,13 @@ impl Processor for Fold {
                 .and_then(PackageState::linkage);
             let details = decider.as_ref().unwrap_or(&event);
             let changed = StatusChanged::new(details, &change, linkage);
-            let bytes = self
-                .codec
-                .encode_changed(&StatusChangedRecord::new(&changed, Utc::now()))
-                .map_err(|e| StageError::Fatal(format!("encoding a status change: {e}")))?;
-            out.send(
-                &self.config.topics.status_changed,
-                None,
-                key.as_bytes(),
-                &bytes,
-                None,
-            )?;
+            let record = StatusChangedRecord::new(&changed, Utc::now());
+            let topic = &self.config.topics.status_changed;
+            out.send_encoded(topic, None, key.as_bytes(), None, |value| {
+                self.codec
+                    .encode_changed_into(&record, value)
+                    .map_err(|e| StageError::Fatal(format!("encoding a status change: {e}")))
+            })?;
             metrics().status_changed(&event.package.carrier, change.status.as_str());
         }
         Ok(())

@@ -214,18 +214,19 @@ pub fn send_event(
     out: &mut Output<'_>,
 ) -> Result<(), StageError> {
     let record = ShipmentEventRecord::from(event);
-    let bytes = codec
-        .encode_event(&record)
-        .map_err(|e| StageError::Fatal(format!("encoding a unified event: {e}")))?;
     let headers = more_follow.then(|| {
         OwnedHeaders::new_with_capacity(1).insert(Header {
             key: MORE_IN_RECORD,
             value: Some("1"),
         })
     });
-    event
-        .package
-        .with_text(|key| out.send(topic, partition, key.as_bytes(), &bytes, headers))
+    event.package.with_text(|key| {
+        out.send_encoded(topic, partition, key.as_bytes(), headers, |value| {
+            codec
+                .encode_event_into(&record, value)
+                .map_err(|e| StageError::Fatal(format!("encoding a unified event: {e}")))
+        })
+    })
 }
 
 /// Publishes a command's outcome, keyed by command id, in the stage's transaction.
