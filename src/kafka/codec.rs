@@ -2,7 +2,7 @@
 //! looked up once at start, never per record), or Avro single-object encoding without one.
 
 use crate::avro::{
-    self, AvroError, SHIPMENT_EVENT_AVSC, STATUS_CHANGED_AVSC, ShipmentEventRecord,
+    self, AvroError, AvroRecord, SHIPMENT_EVENT_AVSC, STATUS_CHANGED_AVSC, ShipmentEventRecord,
     StatusChangedRecord,
 };
 use crate::config::Config;
@@ -119,13 +119,7 @@ impl Codec {
         record: &ShipmentEventRecord<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
-        match &self.framing {
-            Framing::Registry { event_id, .. } => {
-                avro::confluent_record_into(*event_id, record, out)?
-            }
-            Framing::SingleObject { .. } => avro::single_object_record_into(record, out)?,
-        }
-        Ok(())
+        encode_into(self.registry_ids().map(|(event, _)| event), record, out)
     }
 
     /// The wire bytes of a status change for `shipment.status.changed`, into `out`
@@ -135,13 +129,19 @@ impl Codec {
         record: &StatusChangedRecord<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
+        encode_into(self.registry_ids().map(|(_, changed)| changed), record, out)
+    }
+
+    /// The registry's ids of the event and the change schema; `None` without a registry.
+    fn registry_ids(&self) -> Option<(u32, u32)> {
         match &self.framing {
-            Framing::Registry { changed_id, .. } => {
-                avro::confluent_record_into(*changed_id, record, out)?
-            }
-            Framing::SingleObject { .. } => avro::single_object_record_into(record, out)?,
+            Framing::Registry {
+                event_id,
+                changed_id,
+                ..
+            } => Some((*event_id, *changed_id)),
+            Framing::SingleObject { .. } => None,
         }
-        Ok(())
     }
 
     /// Reads a record of `shipment.events`, written by this or another version of
@@ -208,4 +208,18 @@ impl Codec {
         }
         Ok(schema)
     }
+}
+
+/// `record` into `out` (cleared first): Confluent framing with the registry's `schema_id`, or
+/// single-object encoding without a registry.
+fn encode_into<R: AvroRecord>(
+    schema_id: Option<u32>,
+    record: &R,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    match schema_id {
+        Some(id) => avro::confluent_record_into(id, record, out)?,
+        None => avro::single_object_record_into(record, out)?,
+    }
+    Ok(())
 }
