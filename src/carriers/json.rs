@@ -292,23 +292,38 @@ impl<'a> Json<'a> {
         quoted.get(1..quoted.len() - 1)
     }
 
-    /// The next string with its quotes, and whether it has escapes (checked here).
+    /// The next string with its quotes, and whether it has escapes (checked here). Inlined
+    /// into its callers for the usual string, plain up to its closing quote; a string with
+    /// an escape (or a control character) goes on in [`Json::quoted_rest`].
+    #[inline(always)]
     fn quoted(&mut self) -> Option<(&'a str, bool)> {
         self.expect(b'"')?;
         let bytes = self.body.as_bytes();
         let start = self.at - 1;
-        let mut escaped = false;
+        let stop = self.at + special(bytes.get(self.at..)?)?;
+        if bytes.get(stop) == Some(&b'"') {
+            self.at = stop + 1;
+            return Some((self.body.get(start..self.at)?, false));
+        }
+        self.quoted_rest(start, stop)
+    }
+
+    /// [`Json::quoted`] of the string that started at `start`, from its first byte at
+    /// `stop` that is no plain character (a backslash, or a control character: `None`).
+    #[cold]
+    #[inline(never)]
+    fn quoted_rest(&mut self, start: usize, mut stop: usize) -> Option<(&'a str, bool)> {
+        let bytes = self.body.as_bytes();
         loop {
-            let rest = bytes.get(self.at..)?;
-            let stop = special(rest)?;
-            if rest[stop] < 0x20 {
+            let byte = *bytes.get(stop)?;
+            if byte < 0x20 {
                 return None;
             }
-            self.at += stop + 1;
-            if rest[stop] == b'"' {
-                return Some((self.body.get(start..self.at)?, escaped));
+            self.at = stop + 1;
+            if byte == b'"' {
+                // Only a string with an escape gets here past its first special byte.
+                return Some((self.body.get(start..self.at)?, true));
             }
-            escaped = true;
             match bytes.get(self.at)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
                 b'u' => {
@@ -322,6 +337,7 @@ impl<'a> Json<'a> {
                 }
                 _ => return None,
             }
+            stop = self.at + special(bytes.get(self.at..)?)?;
         }
     }
 
