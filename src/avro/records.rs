@@ -5,7 +5,7 @@ use super::{AvroRecord, shipment_event_schema, status_changed_schema};
 use crate::domain::{
     ChangeSource, Correction, Direction, EventId, EventKind, EventTime, Linkage, Location, Lock,
     PackageKey, RawCode, ReasonOwner, ShipmentEvent, Source, Status, StatusChanged, StatusClass,
-    SubCode, TrackingNumber, TransitionKind, ZoneSource,
+    SubCode, TrackingNumber, TransitionKind, ZoneSource, check_carrier_id,
 };
 use apache_avro::Schema;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -344,12 +344,12 @@ impl TryFrom<ShipmentEventRecord<'_>> for ShipmentEvent {
         let id = record.event_id;
         let tracking =
             TrackingNumber::parse(&record.tracking_number).map_err(|e| invalid(e.to_string()))?;
-        let package =
-            PackageKey::new(&record.carrier, tracking).map_err(|e| invalid(e.to_string()))?;
-        if package != *record.package_key {
+        check_carrier_id(&record.carrier).map_err(|e| invalid(e.to_string()))?;
+        // The key was parsed and checked when the datum was read: it is the package.
+        let package = record.package_key.into_owned();
+        if package.carrier != record.carrier || package.tracking_number != tracking {
             return Err(invalid(format!(
-                "package_key `{}` does not match carrier and tracking number",
-                record.package_key
+                "package_key `{package}` does not match carrier and tracking number"
             )));
         }
         let source = match record.source {

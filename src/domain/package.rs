@@ -138,9 +138,7 @@ impl PackageKey {
         }
         Self::new(carrier, tracking_number)
     }
-}
 
-impl PackageKey {
     /// Calls `f` with the key's text, `<carrier>:<TRACKING_NUMBER>` (its display form),
     /// joined on the stack: the Kafka key and the Avro field of every event and change,
     /// without a `String` each.
