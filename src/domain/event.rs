@@ -389,10 +389,19 @@ impl EventId {
 impl EventId {
     /// The 32 lower-case hex digits, written into `buffer` (its `Display` form).
     pub fn hex(self, buffer: &mut [u8; 32]) -> &str {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for (pair, byte) in buffer.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0x0f)];
+        /// The two digits of every byte.
+        const PAIRS: [[u8; 2]; 256] = {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut pairs = [[0; 2]; 256];
+            let mut byte = 0;
+            while byte < 256 {
+                pairs[byte] = [HEX[byte >> 4], HEX[byte & 0x0f]];
+                byte += 1;
+            }
+            pairs
+        };
+        for (pair, byte) in buffer.as_chunks_mut::<2>().0.iter_mut().zip(self.0) {
+            *pair = PAIRS[usize::from(byte)];
         }
         // Only ASCII hex digits were written.
         std::str::from_utf8(buffer).unwrap_or_default()

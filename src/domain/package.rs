@@ -30,27 +30,18 @@ pub struct TrackingNumber(String);
 impl TrackingNumber {
     /// Normalises `raw` and checks that something sensible remains.
     pub fn parse(raw: &str) -> Result<Self, IdentityError> {
-        let normalised: String = if raw.is_ascii() {
-            // The same, without going through `char` (the usual case).
-            let mut normalised = String::with_capacity(raw.len());
-            normalised.extend(
-                raw.chars()
-                    .filter(|c| !c.is_whitespace())
-                    .map(|c| c.to_ascii_uppercase()),
-            );
-            normalised
+        let normalised = if raw.is_ascii() && !raw.bytes().any(|b| char::from(b).is_whitespace()) {
+            // The usual case, upper-cased in one pass (an ASCII letter's upper case is ASCII).
+            raw.to_ascii_uppercase()
         } else {
-            raw.chars()
-                .filter(|c| !c.is_whitespace())
-                .flat_map(char::to_uppercase)
-                .collect()
+            normalised(raw)
         };
         if normalised.is_empty() {
             return Err(IdentityError::EmptyTrackingNumber);
         }
         if !normalised
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Err(IdentityError::InvalidTrackingNumber(normalised));
         }
@@ -159,6 +150,14 @@ impl PackageKey {
     }
 }
 
+/// `raw` without whitespace, upper-cased by Unicode's rules.
+fn normalised(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
 impl fmt::Display for PackageKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.carrier, self.tracking_number)
@@ -183,6 +182,22 @@ mod tests {
         assert!(TrackingNumber::parse("12é").is_err());
         let number = TrackingNumber::parse("ab\u{b}c").expect("vertical tab is whitespace");
         assert_eq!(number.as_str(), "ABC");
+    }
+
+    proptest::proptest! {
+        /// ASCII numbers take a shortcut to the same result as any text.
+        #[test]
+        fn ascii_numbers_normalise_as_any_text(raw in "[ -~\t\n\x0b\x0c\r\x1c-\x1f]{0,24}") {
+            let general = normalised(&raw);
+            let expected = if general.is_empty() {
+                Err(IdentityError::EmptyTrackingNumber)
+            } else if general.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                Ok(TrackingNumber(general))
+            } else {
+                Err(IdentityError::InvalidTrackingNumber(general))
+            };
+            proptest::prop_assert_eq!(TrackingNumber::parse(&raw), expected);
+        }
     }
 
     #[test]
