@@ -126,11 +126,12 @@ impl<'a> Json<'a> {
     /// A string, borrowed from the body unless it has escapes (those are decoded by
     /// serde_json).
     pub(crate) fn str(&mut self) -> Option<Cow<'a, str>> {
-        let (quoted, escaped) = self.quoted()?;
+        let (start, escaped) = self.quoted()?;
         if escaped {
+            let quoted = self.body.get(start..self.at)?;
             return serde_json::from_str::<String>(quoted).ok().map(Cow::Owned);
         }
-        quoted.get(1..quoted.len() - 1).map(Cow::Borrowed)
+        self.body.get(start + 1..self.at - 1).map(Cow::Borrowed)
     }
 
     /// A string or `null`, as serde reads an `Option<Cow<str>>`.
@@ -284,26 +285,28 @@ impl<'a> Json<'a> {
 
     /// A key and its colon; `None` for a key with an escape.
     fn key(&mut self) -> Option<&'a str> {
-        let (quoted, escaped) = self.quoted()?;
+        let (start, escaped) = self.quoted()?;
         if escaped {
             return None;
         }
+        let end = self.at - 1;
         self.expect(b':')?;
-        quoted.get(1..quoted.len() - 1)
+        self.body.get(start + 1..end)
     }
 
-    /// The next string with its quotes, and whether it has escapes (checked here). Inlined
+    /// Reads the next string: where it starts (its opening quote; it ends where the reader
+    /// now is, after its closing quote), and whether it has escapes (checked here). Inlined
     /// into its callers for the usual string, plain up to its closing quote; a string with
     /// an escape (or a control character) goes on in [`Json::quoted_rest`].
     #[inline(always)]
-    fn quoted(&mut self) -> Option<(&'a str, bool)> {
+    fn quoted(&mut self) -> Option<(usize, bool)> {
         self.expect(b'"')?;
         let bytes = self.body.as_bytes();
         let start = self.at - 1;
         let stop = self.at + special(bytes.get(self.at..)?)?;
         if bytes.get(stop) == Some(&b'"') {
             self.at = stop + 1;
-            return Some((self.body.get(start..self.at)?, false));
+            return Some((start, false));
         }
         self.quoted_rest(start, stop)
     }
@@ -312,7 +315,7 @@ impl<'a> Json<'a> {
     /// `stop` that is no plain character (a backslash, or a control character: `None`).
     #[cold]
     #[inline(never)]
-    fn quoted_rest(&mut self, start: usize, mut stop: usize) -> Option<(&'a str, bool)> {
+    fn quoted_rest(&mut self, start: usize, mut stop: usize) -> Option<(usize, bool)> {
         let bytes = self.body.as_bytes();
         loop {
             let byte = *bytes.get(stop)?;
@@ -322,7 +325,7 @@ impl<'a> Json<'a> {
             self.at = stop + 1;
             if byte == b'"' {
                 // Only a string with an escape gets here past its first special byte.
-                return Some((self.body.get(start..self.at)?, true));
+                return Some((start, true));
             }
             match bytes.get(self.at)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,

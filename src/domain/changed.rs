@@ -2,7 +2,7 @@
 //! rule 7), built from the event that was applied and the change the fold decided.
 
 use super::event::{
-    EventId, EventKind, IdHasher, Linkage, Location, RawCode, ShipmentEvent, Source, decimal_u64,
+    EventId, EventKind, IdHasher, Linkage, Location, RawCode, ShipmentEvent, Source,
 };
 use super::fold::{Change, TransitionKind};
 use super::package::PackageKey;
@@ -94,7 +94,7 @@ impl<'a> StatusChanged<'a> {
         id.part("status_changed");
         let package = &event.package;
         id.part_of(&[&package.carrier, ":", package.tracking_number.as_str()]);
-        id.part(decimal_u64(change.seq, &mut [0; 20]));
+        id.part(itoa::Buffer::new().format(change.seq));
         id.part(change.trigger.hex(&mut [0; 32]));
         let event_id = id.finish();
         let own = change.decided_by == event.id.fingerprint();

@@ -473,8 +473,17 @@ impl IdHasher {
     /// Adds one part.
     #[inline]
     pub(crate) fn part(&mut self, part: &str) {
-        self.bytes(&(part.len() as u64).to_le_bytes());
-        self.bytes(part.as_bytes());
+        let (len, part) = ((part.len() as u64).to_le_bytes(), part.as_bytes());
+        // Both at once while they fit (the usual case: one check, two copies).
+        if let Some(free) = self.buffer.get_mut(self.len..self.len + 8 + part.len()) {
+            let (head, tail) = free.split_at_mut(8);
+            head.copy_from_slice(&len);
+            tail.copy_from_slice(part);
+            self.len += 8 + part.len();
+            return;
+        }
+        self.bytes(&len);
+        self.bytes(part);
     }
 
     /// Adds one part made of `pieces` (hashed as their concatenation).
@@ -504,39 +513,6 @@ impl IdHasher {
             }
         };
         EventId(hash.to_be_bytes())
-    }
-}
-
-/// `n` in decimal, as `n.to_string()` writes it, without allocating.
-pub(super) fn decimal(n: i64, buffer: &mut [u8; 20]) -> &str {
-    let start = digits(n.unsigned_abs(), buffer);
-    let start = if n < 0 {
-        buffer[start - 1] = b'-';
-        start - 1
-    } else {
-        start
-    };
-    // Only ASCII digits and '-' were written.
-    std::str::from_utf8(&buffer[start..]).unwrap_or_default()
-}
-
-/// `n` in decimal, as `n.to_string()` writes it, without allocating.
-pub(super) fn decimal_u64(n: u64, buffer: &mut [u8; 20]) -> &str {
-    let start = digits(n, buffer);
-    std::str::from_utf8(&buffer[start..]).unwrap_or_default()
-}
-
-/// Writes the digits of `n` at the end of `buffer`; returns where they start (at least 1,
-/// as `u64::MAX` has 20 digits only without a sign, and `i64::MIN`'s 19 leave one free).
-fn digits(mut n: u64, buffer: &mut [u8; 20]) -> usize {
-    let mut start = buffer.len();
-    loop {
-        start -= 1;
-        buffer[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return start;
-        }
     }
 }
 
@@ -654,7 +630,7 @@ impl ShipmentEvent {
             id.part(&code.name);
             id.part(&code.value);
         }
-        id.part(decimal(event.time.millis(), &mut [0; 20]));
+        id.part(itoa::Buffer::new().format(event.time.millis()));
         match &event.location {
             Some(place) => id.location(place),
             None => id.part(""),
@@ -780,16 +756,6 @@ mod tests {
         nowhere.codes.clear();
         let nowhere = ShipmentEvent::from_carrier("gls", nowhere).expect("valid");
         assert_eq!(nowhere.id.to_string(), "3e467b232367e267de828bf0466f3d98");
-    }
-
-    #[test]
-    fn decimal_writes_what_to_string_writes() {
-        for n in [0, 7, -1, 10, -2_000, 1_714_557_600_000, i64::MAX, i64::MIN] {
-            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
-        }
-        for n in [0, 9, 10, u64::MAX] {
-            assert_eq!(decimal_u64(n, &mut [0; 20]), n.to_string());
-        }
     }
 
     #[test]
