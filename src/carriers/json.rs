@@ -126,12 +126,11 @@ impl<'a> Json<'a> {
     /// A string, borrowed from the body unless it has escapes (those are decoded by
     /// serde_json).
     pub(crate) fn str(&mut self) -> Option<Cow<'a, str>> {
-        let (start, escaped) = self.quoted()?;
+        let (quoted, escaped) = self.quoted()?;
         if escaped {
-            let quoted = self.body.get(start..self.at)?;
             return serde_json::from_str::<String>(quoted).ok().map(Cow::Owned);
         }
-        self.body.get(start + 1..self.at - 1).map(Cow::Borrowed)
+        quoted.get(1..quoted.len() - 1).map(Cow::Borrowed)
     }
 
     /// A string or `null`, as serde reads an `Option<Cow<str>>`.
@@ -285,28 +284,26 @@ impl<'a> Json<'a> {
 
     /// A key and its colon; `None` for a key with an escape.
     fn key(&mut self) -> Option<&'a str> {
-        let (start, escaped) = self.quoted()?;
+        let (quoted, escaped) = self.quoted()?;
         if escaped {
             return None;
         }
-        let end = self.at - 1;
         self.expect(b':')?;
-        self.body.get(start + 1..end)
+        quoted.get(1..quoted.len() - 1)
     }
 
-    /// Reads the next string: where it starts (its opening quote; it ends where the reader
-    /// now is, after its closing quote), and whether it has escapes (checked here). Inlined
+    /// The next string with its quotes, and whether it has escapes (checked here). Inlined
     /// into its callers for the usual string, plain up to its closing quote; a string with
     /// an escape (or a control character) goes on in [`Json::quoted_rest`].
     #[inline(always)]
-    fn quoted(&mut self) -> Option<(usize, bool)> {
+    fn quoted(&mut self) -> Option<(&'a str, bool)> {
         self.expect(b'"')?;
         let bytes = self.body.as_bytes();
         let start = self.at - 1;
         let stop = self.at + special(bytes.get(self.at..)?)?;
         if bytes.get(stop) == Some(&b'"') {
             self.at = stop + 1;
-            return Some((start, false));
+            return Some((self.body.get(start..self.at)?, false));
         }
         self.quoted_rest(start, stop)
     }
@@ -315,7 +312,7 @@ impl<'a> Json<'a> {
     /// `stop` that is no plain character (a backslash, or a control character: `None`).
     #[cold]
     #[inline(never)]
-    fn quoted_rest(&mut self, start: usize, mut stop: usize) -> Option<(usize, bool)> {
+    fn quoted_rest(&mut self, start: usize, mut stop: usize) -> Option<(&'a str, bool)> {
         let bytes = self.body.as_bytes();
         loop {
             let byte = *bytes.get(stop)?;
@@ -325,7 +322,7 @@ impl<'a> Json<'a> {
             self.at = stop + 1;
             if byte == b'"' {
                 // Only a string with an escape gets here past its first special byte.
-                return Some((start, true));
+                return Some((self.body.get(start..self.at)?, true));
             }
             match bytes.get(self.at)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
