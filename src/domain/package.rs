@@ -54,6 +54,14 @@ impl TrackingNumber {
     }
 }
 
+/// `raw` without whitespace, upper-cased by Unicode's rules.
+fn normalised(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
 impl TryFrom<String> for TrackingNumber {
     type Error = IdentityError;
 
@@ -148,14 +156,6 @@ impl PackageKey {
         }
         f(&self.to_string())
     }
-}
-
-/// `raw` without whitespace, upper-cased by Unicode's rules.
-fn normalised(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_uppercase)
-        .collect()
 }
 
 impl fmt::Display for PackageKey {
